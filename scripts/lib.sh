@@ -1,0 +1,21 @@
+# Shared shell settings for the project's scripts; source it, do not run it.
+# shellcheck shell=bash
+set -euo pipefail
+QS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+QS_VENV="$QS_ROOT/.venv"
+export QS_ROOT QS_VENV
+export PATH="$QS_VENV/bin:$PATH"
+export ANSIBLE_CONFIG="$QS_ROOT/ansible.cfg"
+# The collection resolves by FQCN from the working tree through this path (made by bootstrap).
+export ANSIBLE_COLLECTIONS_PATH="$QS_VENV"
+
+qs_step() { printf '\n==> %s\n' "$*"; }
+
+# Run a command and print how long it took.
+qs_timed() {
+  local label=$1 start
+  shift
+  start=$EPOCHREALTIME
+  "$@"
+  awk -v a="$start" -v b="$EPOCHREALTIME" -v l="$label" 'BEGIN { printf "    [%s: %.1fs]\n", l, b - a }'
+}
