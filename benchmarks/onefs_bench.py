@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""OneFS statistics benchmark: requests per cycle and client CPU per 1,000 values, end to end.
+
+Starts the OneFS simulator in a separate process (so its CPU is not counted), then runs
+collection cycles of the 116-key gostats example set through the collection's core
+(PapiClient + StatsCollector: HTTPS, JSON, classification, normalised samples) and prints:
+
+- HTTP requests per collection cycle vs the URL-length minimum;
+- client CPU time (process_time of this process) per 1,000 values collected.
+
+Run from the repository root:  .venv/bin/python benchmarks/onefs_bench.py [--nodes 8 --cycles 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests")]
+
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import query  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.collect import StatsCollector  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import (  # noqa: E402
+    influx_lines,
+    prometheus_text,
+)
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.groups import GROUP_NAMES, expand  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import PapiClient  # noqa: E402
+
+# The simulator's default credentials (a local test server, not a secret).
+SIM_PASSWORD = "sim-password"  # noqa: S105
+
+
+def start_simulator(nodes, seed):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.onefs_simulator",
+            "--nodes",
+            str(nodes),
+            "--seed",
+            str(seed),
+            "--max-seconds",
+            "600",
+        ],
+        cwd=ROOT / "tests",
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline().split()
+    port = int(line[1].rsplit(":", 1)[1])
+    ca_path = line[2].split("=", 1)[1]
+    return proc, port, ca_path
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--nodes", type=int, default=8)
+    parser.add_argument("--cycles", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--auth", default="session", choices=("session", "basic"))
+    args = parser.parse_args()
+    keys = expand(groups=GROUP_NAMES)
+    proc, port, ca_path = start_simulator(args.nodes, args.seed)
+    try:
+        client = PapiClient(
+            "127.0.0.1", port, username="statsreader", password=SIM_PASSWORD, auth=args.auth, ca_path=ca_path
+        )
+        collector = StatsCollector(client, include_degraded=True)
+        collector.collect(keys)  # warm-up: login, identity, metadata (one-time costs)
+        requests = []
+        values = 0
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for _ in range(args.cycles):
+            result = collector.collect(keys)
+            requests.append(result["requests"])
+            values += len(result["stats"])
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+        enc0 = time.process_time()
+        prom = prometheus_text(result["stats"])
+        influx = influx_lines(result["stats"])
+        enc = time.process_time() - enc0
+        client.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    per_cycle = values / args.cycles
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"keys: {len(keys)} (gostats example groups), nodes: {args.nodes}, auth: {args.auth}, cycles: {args.cycles}")
+    print(f"values per cycle: {per_cycle:.0f}")
+    print(
+        f"HTTP requests per cycle: {sorted(set(requests))} (URL-length minimum: "
+        f"{query.minimum_requests(keys)} at {query.DEFAULT_MAX_URL_LENGTH} characters)"
+    )
+    print(f"client CPU per 1,000 values (HTTPS + JSON + samples): {cpu * 1000 / (values / 1000):.2f} ms")
+    print(f"wall time per cycle: {wall * 1000 / args.cycles:.1f} ms")
+    print(
+        f"encoding one cycle: {enc * 1000 / (per_cycle / 1000):.2f} ms CPU per 1,000 values "
+        f"(Prometheus {prom.count(chr(10))} lines + InfluxDB {len(influx)} lines)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,292 @@
+"""The simulated cluster: identity, key metadata and deterministic values of every shape.
+
+Values are a pure function of (seed, key, devid, cache bucket), so a test can compute what the
+simulator serves without talking to it, and re-querying within a key's cache time returns the
+same value (as OneFS does).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+KEYS_FILE = Path(__file__).with_name("statistics-keys.json")
+DEFAULT_CACHE_TIME = 5
+TIB = 1 << 40
+GIB = 1 << 30
+
+PROTO_OPS = {
+    "nfs": [
+        ("read", "read"),
+        ("write", "write"),
+        ("namespace_read", "getattr"),
+        ("namespace_read", "lookup"),
+        ("namespace_read", "access"),
+        ("namespace_write", "create"),
+        ("namespace_write", "remove"),
+        ("namespace_write", "setattr"),
+        ("namespace_read", "readdir"),
+        ("other", "commit"),
+        ("other", "fsstat"),
+        ("namespace_read", "readdirplus"),
+    ],
+    "nfs4": [
+        ("read", "read"),
+        ("write", "write"),
+        ("namespace_read", "getattr"),
+        ("namespace_read", "lookup"),
+        ("other", "compound"),
+        ("session_state", "sequence"),
+        ("file_state", "open"),
+        ("file_state", "close"),
+    ],
+    "smb2": [
+        ("read", "read"),
+        ("write", "write"),
+        ("create", "create"),
+        ("file_state", "close"),
+        ("namespace_read", "query_info"),
+        ("namespace_read", "query_directory"),
+        ("other", "ioctl"),
+        ("session_state", "tree_connect"),
+    ],
+    "cifs": [("read", "read"), ("write", "write"), ("namespace_read", "trans2:qpathinfo"), ("file_state", "close")],
+    "hdfs": [("read", "read"), ("write", "write"), ("namespace_read", "getfileinfo"), ("namespace_write", "mkdirs")],
+    "http": [("read", "get"), ("write", "put"), ("namespace_read", "head"), ("other", "options")],
+    "ftp": [("read", "retr"), ("write", "stor"), ("namespace_read", "list")],
+    "papi": [("read", "get"), ("write", "put"), ("write", "post"), ("namespace_write", "delete")],
+    "nlm": [("file_state", "lock"), ("file_state", "unlock"), ("file_state", "test")],
+    "siq": [("read", "read"), ("write", "write")],
+    "jobd": [("other", "job_status"), ("other", "job_start")],
+    "irp": [("other", "irp_read"), ("other", "irp_write")],
+    "lsass_in": [("other", "lookup_user"), ("other", "get_groups")],
+    "lsass_out": [("other", "ldap_search"), ("other", "kerberos")],
+}
+OP_FIELDS = ("in", "out", "time")
+HEAT_PATHS = ("/ifs/data/projects", "/ifs/home/alice", "/ifs/data/render/frames", "/ifs/.ifsvar", "SYSTEM (0x0)")
+CACHE_FIELDS = [
+    f"{level}_{kind}_{op}_{res}"
+    for level in ("l1", "l2", "l3")
+    for kind in ("data", "meta")
+    for op in ("read", "prefetch")
+    for res in ("start", "hit", "miss", "wait")
+]
+
+
+def load_key_metadata(path=KEYS_FILE):
+    data = json.loads(Path(path).read_text())
+    return {item["key"]: item for item in data["keys"]}
+
+
+def cache_time_of(meta):
+    return meta.get("policy_cache_time") or meta.get("default_cache_time") or DEFAULT_CACHE_TIME
+
+
+@dataclass
+class Node:
+    devid: int
+    lnn: int
+    is_up: bool = True
+
+
+def default_nodes(count, down=()):
+    """LNN 1..count with devids that differ from LNNs (as after node replacements)."""
+    return [Node(devid=lnn + 1 + lnn // 3, lnn=lnn, is_up=lnn not in set(down)) for lnn in range(1, count + 1)]
+
+
+@dataclass
+class ClusterModel:
+    seed: int = 0
+    name: str = "SimCluster"
+    nodes: list = field(default_factory=lambda: default_nodes(3))
+    release: str = "v9.5.0.0"
+    metadata: dict = field(default_factory=load_key_metadata)
+
+    def __post_init__(self):
+        self.guid = hashlib.sha256(f"{self.seed}:{self.name}".encode()).hexdigest()[:34]
+
+    # ------------------------------------------------------------ identity
+    def cluster_config(self, local_lnn=None):
+        local = next((n for n in self.nodes if n.is_up), self.nodes[0])
+        if local_lnn is not None:
+            local = next(n for n in self.nodes if n.lnn == local_lnn)
+        version = self.release.lstrip("v")
+        return {
+            "name": self.name,
+            "guid": self.guid,
+            "description": "quadstats OneFS simulator",
+            "encoding": "utf-8",
+            "has_quorum": sum(n.is_up for n in self.nodes) * 2 > len(self.nodes),
+            "is_compliance": False,
+            "is_virtual": False,
+            "is_vonefs": False,
+            "join_mode": "Manual",
+            "local_devid": local.devid,
+            "local_lnn": local.lnn,
+            "local_serial": f"SIM{local.devid:05d}",
+            "devices": [
+                {"devid": n.devid, "lnn": n.lnn, "guid": f"{self.guid[:30]}{n.devid:04d}", "is_up": n.is_up}
+                for n in self.nodes
+            ],
+            "onefs_version": {
+                "build": f"B_9_5_0_{self.seed % 1000:03d}(RELEASE)",
+                "copyright": "Copyright (c) simulated",
+                "reldate": 1680000000,
+                "release": self.release,
+                "revision": str(int.from_bytes(hashlib.sha256(self.release.encode()).digest()[:8], "big")),
+                "type": "Isilon OneFS",
+                "version": version,
+            },
+            "timezone": {"abbreviation": "UTC", "custom": "", "name": "UTC", "path": "UTC"},
+            "upgrade_type": None,
+        }
+
+    def up_nodes(self):
+        return [n for n in self.nodes if n.is_up]
+
+    # ------------------------------------------------------------ values
+    def bucket(self, key, now):
+        """(bucket number, value time) of ``key`` at ``now``: values change once per cache time."""
+        ct = cache_time_of(self.metadata[key])
+        b = int(now // ct)
+        return b, b * ct
+
+    def _rng(self, key, devid, bucket):
+        digest = hashlib.blake2b(f"{self.seed}|{key}|{devid}|{bucket}".encode(), digest_size=8).digest()
+        return random.Random(struct.unpack("<Q", digest)[0])
+
+    def value(self, key, devid, now):  # noqa: PLR0911 - one return per value shape
+        """The value served for ``key`` on ``devid`` (0 = cluster) at simulated time ``now``."""
+        meta = self.metadata[key]
+        b, _t = self.bucket(key, now)
+        rng = self._rng(key, devid, b)
+        kind = meta["type"]
+        if kind == "stats_proto_opstat_list":
+            return self._protostats(key, rng)
+        if kind == "stats_cache_data":
+            return {name: rng.randrange(0, 5_000_000) for name in CACHE_FIELDS}
+        if kind == "stats_heat_list":
+            return [{"op_rate": round(rng.uniform(0, 900), 3), "path": p} for p in HEAT_PATHS]
+        if kind == "stats_client_proto_list_v2":
+            return self._clients(key, rng, devid)
+        if kind == "stats_node_disk_list":
+            return [{"disk": bay, "value": rng.randrange(0, 1000)} for bay in range(1, 13)]
+        special = self._special(key, devid, now)
+        if special is not None:
+            return special
+        return self._scalar(meta, rng)
+
+    def _scalar(self, meta, rng):
+        units = meta["units"]
+        key = meta["key"]
+        if units == "permil":
+            val = rng.randrange(300, 950) if ".idle." in key else rng.randrange(5, 350)
+        elif units == "cents":
+            val = rng.randrange(0, 1600)
+        elif units == "percent":
+            val = rng.uniform(0, 100)
+        elif units in ("bytes per second",):
+            val = rng.uniform(0, 2.5e9)
+        elif units in ("operations per second", "packets per second"):
+            val = rng.uniform(0, 60000)
+        elif units == "errors per second":
+            val = rng.choice((0.0, 0.0, 0.0, rng.uniform(0, 3)))
+        elif units == "seconds":
+            val = rng.randrange(3600, 40_000_000) if meta["type"] != "double" else rng.uniform(0.0001, 0.03)
+        elif units == "volts":
+            val = rng.uniform(0.95, 1.05)
+        elif units == "bytes":
+            if key.startswith("node.memory."):
+                val = rng.randrange(8 * GIB, 200 * GIB)
+            elif ".xfer.size." in key:
+                val = rng.uniform(4096, 131072)
+            else:
+                val = rng.randrange(1 * TIB, 40 * TIB)
+        else:
+            val = rng.randrange(0, 400)
+        if meta["type"] == "double":
+            return round(float(val), 6)
+        return int(val)
+
+    def _special(self, key, devid, now):  # noqa: PLR0911 - one return per derived key
+        up = self.up_nodes()
+        if key == "cluster.node.count.all":
+            return len(self.nodes)
+        if key == "cluster.node.count.down":
+            return len(self.nodes) - len(up)
+        if key == "cluster.health":
+            return 0 if len(up) == len(self.nodes) else 1
+        if key.startswith("ifs.bytes.") and key[10:] in ("avail", "free", "used", "total"):
+            return self._space(now)[key[10:]]
+        if key.startswith("ifs.percent."):
+            space = self._space(now)
+            part = {"free": "free", "avail": "avail", "used": "used"}[key[12:]]
+            return round(100.0 * space[part] / space["total"], 4)
+        if key == "node.cpu.throttling":
+            return 0
+        return None
+
+    def _space(self, now):
+        ct = cache_time_of(self.metadata["ifs.bytes.total"])
+        rng = self._rng("ifs.space", 0, int(now // ct))
+        total = len(self.nodes) * 96 * TIB
+        used = int(total * rng.uniform(0.35, 0.85))
+        free = total - used
+        avail = int(free * 0.93)
+        return {"total": total, "used": used, "free": free, "avail": avail}
+
+    def _protostats(self, key, rng):
+        parts = key.split(".")
+        total = parts[-1] == "total"
+        proto = parts[2]
+        rows = []
+        ops = PROTO_OPS.get(proto, [("other", "op")])
+        for op_id, (class_name, op_name) in enumerate(ops):
+            row = {}
+            if not total:
+                row.update(class_name=class_name, op_name=op_name, op_id=op_id)
+            count = rng.randrange(0, 2_000_000)
+            row["op_count"] = count
+            row["op_rate"] = round(rng.uniform(0, 5000), 3)
+            for f in OP_FIELDS:
+                lo = rng.uniform(0, 100) if f == "time" else rng.uniform(0, 4096)
+                hi = lo + rng.uniform(0, 50000)
+                row[f + "_min"] = round(lo, 3)
+                row[f + "_max"] = round(hi, 3)
+                row[f + ("_avg" if f == "time" else "_rate")] = round((lo + hi) / 2, 3)
+                row[f + "_std_dev"] = round((hi - lo) / 4, 3)
+            rows.append(row)
+            if total:
+                break
+        return rows
+
+    def _clients(self, key, rng, devid):
+        proto = key.rsplit(".", 1)[1]
+        clients = []
+        for i in range(3):
+            client = {
+                "local_addr": f"10.20.0.{devid}",
+                "local_name": f"10.20.0.{devid}",
+                "remote_addr": f"10.30.{devid}.{10 + i}",
+                "remote_name": f"client{10 + i:02d}.example.test",
+                "protocol": proto + "3" if proto == "nfs" else proto,
+                "user": {"id": f"UID:{2000 + i}", "name": f"user{i}", "type": "user"},
+                "op_class_values": [],
+            }
+            for class_name in ("read", "write", "namespace_read"):
+                client["op_class_values"].append(
+                    {
+                        "class_name": class_name,
+                        "op_count": rng.randrange(0, 100000),
+                        "op_rate": round(rng.uniform(0, 800), 3),
+                        "in_rate": round(rng.uniform(0, 1e7), 3),
+                        "out_rate": round(rng.uniform(0, 1e7), 3),
+                        "time_avg": round(rng.uniform(0, 5000), 3),
+                    }
+                )
+            clients.append(client)
+        return clients
