@@ -1,0 +1,197 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Pure encoders of normalised samples: Prometheus text 0.0.4, InfluxDB line protocol, JSON lines.
+
+A sample is a dict with ``labels`` (id, name, image, optional pod/unit/compose_project),
+``counters``, ``gauges``, optional ``rates``, ``disk`` ({mount: {used_bytes, limit_bytes, ...}}) and
+``timestamp_ns`` (epoch nanoseconds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# (prometheus name, type, help, section, field, scale). cAdvisor's names where one exists.
+PROMETHEUS_METRICS = (
+    ("container_cpu_usage_seconds_total", "counter", "Cumulative CPU time consumed in seconds.",
+     "counters", "cpu_usage_ns", 1e-9),
+    ("container_cpu_user_seconds_total", "counter", "Cumulative user CPU time consumed in seconds.",
+     "counters", "cpu_user_ns", 1e-9),
+    ("container_cpu_system_seconds_total", "counter", "Cumulative system CPU time consumed in seconds.",
+     "counters", "cpu_system_ns", 1e-9),
+    ("container_cpu_cfs_throttled_periods_total", "counter", "Number of throttled period intervals.",
+     "counters", "cpu_throttled_periods", 1),
+    ("container_cpu_cfs_throttled_seconds_total", "counter", "Total time the container has been throttled.",
+     "counters", "cpu_throttled_ns", 1e-9),
+    ("container_memory_usage_bytes", "gauge", "Current memory usage in bytes, including page cache.",
+     "gauges", "memory_usage_bytes", 1),
+    ("container_memory_working_set_bytes", "gauge", "Current working set in bytes (usage minus inactive file cache).",
+     "gauges", "memory_working_set_bytes", 1),
+    ("container_memory_rss", "gauge", "Size of anonymous memory (RSS) in bytes.",
+     "gauges", "memory_rss_bytes", 1),
+    ("container_memory_cache", "gauge", "Number of bytes of page cache memory.",
+     "gauges", "memory_cache_bytes", 1),
+    ("container_spec_memory_limit_bytes", "gauge", "Memory limit for the container in bytes (0 = unlimited).",
+     "gauges", "memory_limit_bytes", 1),
+    ("container_oom_events_total", "counter", "Count of out of memory kills in the container.",
+     "counters", "memory_oom_kills", 1),
+    ("container_network_receive_bytes_total", "counter", "Cumulative count of bytes received.",
+     "counters", "net_rx_bytes", 1),
+    ("container_network_transmit_bytes_total", "counter", "Cumulative count of bytes transmitted.",
+     "counters", "net_tx_bytes", 1),
+    ("container_network_receive_packets_total", "counter", "Cumulative count of packets received.",
+     "counters", "net_rx_packets", 1),
+    ("container_network_transmit_packets_total", "counter", "Cumulative count of packets transmitted.",
+     "counters", "net_tx_packets", 1),
+    ("container_network_receive_errors_total", "counter", "Cumulative count of errors while receiving.",
+     "counters", "net_rx_errors", 1),
+    ("container_network_transmit_errors_total", "counter", "Cumulative count of errors while transmitting.",
+     "counters", "net_tx_errors", 1),
+    ("container_network_receive_packets_dropped_total", "counter", "Cumulative count of packets dropped on receive.",
+     "counters", "net_rx_dropped", 1),
+    ("container_network_transmit_packets_dropped_total", "counter", "Cumulative count of packets dropped on transmit.",
+     "counters", "net_tx_dropped", 1),
+    ("container_fs_reads_bytes_total", "counter", "Cumulative count of bytes read.",
+     "counters", "blkio_read_bytes", 1),
+    ("container_fs_writes_bytes_total", "counter", "Cumulative count of bytes written.",
+     "counters", "blkio_write_bytes", 1),
+    ("container_fs_reads_total", "counter", "Cumulative count of reads completed.",
+     "counters", "blkio_read_ops", 1),
+    ("container_fs_writes_total", "counter", "Cumulative count of writes completed.",
+     "counters", "blkio_write_ops", 1),
+    ("container_threads", "gauge", "Number of tasks (threads) in the container's pids cgroup.",
+     "gauges", "pids_current", 1),
+    ("container_threads_max", "gauge", "Maximum number of tasks allowed in the container (0 = unlimited).",
+     "gauges", "pids_max", 1),
+)  # fmt: skip
+
+DISK_METRICS = (
+    ("container_fs_usage_bytes", "Number of bytes consumed on the mount (statvfs).", "used_bytes"),
+    ("container_fs_limit_bytes", "Number of bytes the mount can hold (statvfs).", "limit_bytes"),
+)
+
+# Gauges where None means "unlimited", exported as 0 like cAdvisor does.
+_UNLIMITED_AS_ZERO = ("memory_limit_bytes", "pids_max")
+
+
+def escape_label_value(value):
+    """Prometheus label value escaping: backslash, double quote and newline."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _label_text(labels):
+    return ",".join(f'{key}="{escape_label_value(labels[key])}"' for key in sorted(labels))
+
+
+def format_value(value):
+    """A sample value the way Prometheus text format spells it."""
+    if isinstance(value, bool):
+        value = int(value)
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def to_prometheus(samples, extra_labels=None):
+    """Prometheus text exposition 0.0.4 of container samples, grouped by metric family.
+
+    Every series carries the container's labels (``name`` included) plus ``extra_labels``.
+    Ends with a newline. Families with no value for any container are left out.
+    """
+    lines = []
+    extra = dict(extra_labels or {})
+    for name, mtype, help_text, section, field, scale in PROMETHEUS_METRICS:
+        rows = []
+        for sample in samples:
+            value = (sample.get(section) or {}).get(field, "absent")
+            if value == "absent":
+                continue
+            if value is None:
+                if field not in _UNLIMITED_AS_ZERO:
+                    continue
+                value = 0
+            labels = dict(extra)
+            labels.update(sample.get("labels") or {})
+            if scale != 1:
+                value = value * scale
+            rows.append(f"{name}{{{_label_text(labels)}}} {format_value(value)}")
+        if rows:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} {mtype}")
+            lines.extend(rows)
+    for name, help_text, field in DISK_METRICS:
+        rows = []
+        for sample in samples:
+            for mount, usage in sorted((sample.get("disk") or {}).items()):
+                if not isinstance(usage, dict) or usage.get(field) is None:
+                    continue
+                labels = dict(extra)
+                labels.update(sample.get("labels") or {})
+                labels["mountpoint"] = mount
+                rows.append(f"{name}{{{_label_text(labels)}}} {format_value(usage[field])}")
+        if rows:
+            lines.append(f"# HELP {name} {help_text}")
+            lines.append(f"# TYPE {name} gauge")
+            lines.extend(rows)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _influx_escape_key(value):
+    return str(value).replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+def _influx_escape_measurement(value):
+    return str(value).replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
+
+
+def _influx_field(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    return repr(float(value))
+
+
+def to_influx(samples, measurement="container"):
+    """InfluxDB line protocol: one line per container,
+    ``container,id=...,image=...,name=... cpu_usage_ns=1i,...,cpu_percent=99.1 <epoch ns>``.
+
+    Counters and gauges are integer fields (``i``), rates floats; unknown values are left out;
+    empty tag values are dropped (line protocol forbids them).
+    """
+    lines = []
+    for sample in samples:
+        tags = sample.get("labels") or {}
+        tag_text = "".join(
+            f",{_influx_escape_key(k)}={_influx_escape_key(tags[k])}" for k in sorted(tags) if tags[k] != ""
+        )
+        fields = {}
+        for section in ("counters", "gauges", "rates"):
+            for key, value in (sample.get(section) or {}).items():
+                if value is not None:
+                    fields[key] = value
+        for mount, usage in (sample.get("disk") or {}).items():
+            if isinstance(usage, dict):
+                for key in ("used_bytes", "limit_bytes"):
+                    if usage.get(key) is not None:
+                        fields["disk_{}_{}".format(mount.strip("/").replace("/", "_") or "root", key)] = usage[key]
+        if not fields:
+            continue
+        field_text = ",".join(f"{_influx_escape_key(k)}={_influx_field(fields[k])}" for k in sorted(fields))
+        line = f"{_influx_escape_measurement(measurement)}{tag_text} {field_text}"
+        if sample.get("timestamp_ns") is not None:
+            line += " " + str(int(sample["timestamp_ns"]))
+        lines.append(line)
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def to_json_lines(samples):
+    """One compact JSON object per container per line, keys sorted; ends with a newline."""
+    return "".join(json.dumps(sample, sort_keys=True, separators=(",", ":")) + "\n" for sample in samples)
