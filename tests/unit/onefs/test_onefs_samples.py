@@ -1,0 +1,170 @@
+"""The normalised sample model from every value shape (pure)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import (
+    decode_value,
+    rows_to_samples,
+    scalar_view,
+)
+
+ROWS = json.loads((Path(__file__).parent / "fixtures" / "current_shapes.json").read_text())["stats"]
+UNITS = {"cluster.cpu.user.avg": "permil", "node.load.1min": "cents", "node.memory.free": "bytes"}
+
+
+def by(samples, name, **labels):
+    return [s for s in samples if s["name"] == name and all(s["labels"].get(k) == v for k, v in labels.items())]
+
+
+@pytest.fixture
+def decoded():
+    return rows_to_samples(ROWS, UNITS, "prod", {4: 3, 5: 4}, include_degraded=True)
+
+
+def test_scalar_cluster_and_node(decoded):
+    samples, _ = decoded
+    (cpu,) = by(samples, "cluster.cpu.user.avg")
+    assert cpu == {
+        "name": "cluster.cpu.user.avg",
+        "field": None,
+        "labels": {"cluster": "prod"},
+        "value": 214,
+        "unit": "permil",
+        "timestamp": 1700000000,
+        "degraded": False,
+    }
+    (load,) = by(samples, "node.load.1min")
+    # The node label is the LNN from the row (3), never the devid (4).
+    assert load["labels"] == {"cluster": "prod", "node": "3"}
+    assert load["value"] == 1250
+    assert load["unit"] == "cents"
+
+
+def test_uint64_above_2_63_stays_exact(decoded):
+    samples, _ = decoded
+    (mem,) = by(samples, "node.memory.free")
+    assert mem["value"] == 18446744073709551000
+    assert isinstance(mem["value"], int)
+    assert mem["value"] > 2**63
+
+
+def test_protostats_list_one_sample_per_numeric_field(decoded):
+    samples, _ = decoded
+    proto = by(samples, "cluster.protostats.nfs")
+    # two ops x 14 numeric fields; op_id is dropped, names become labels
+    assert len(proto) == 2 * 14
+    assert not any(s["field"] == "op_id" for s in proto)
+    getattr_op = by(samples, "cluster.protostats.nfs", op_name="getattr", class_name="namespace_read")
+    assert {s["field"]: s["value"] for s in getattr_op}["op_rate"] == 3.25
+    assert {s["field"]: s["value"] for s in getattr_op}["op_count"] == 99
+    read_time = [s for s in by(samples, "cluster.protostats.nfs", op_name="read") if s["field"] == "time_max"]
+    assert [s["value"] for s in read_time] == [9000.0]
+
+
+def test_total_list_holds_one_unnamed_dict(decoded):
+    samples, _ = decoded
+    total = by(samples, "cluster.protostats.nfs.total")
+    assert len(total) == 11
+    assert all(s["labels"] == {"cluster": "prod"} for s in total)
+    assert {s["field"]: s["value"] for s in total}["op_rate"] == 43.75
+
+
+def test_cache_dict(decoded):
+    samples, _ = decoded
+    cache = {s["field"]: s["value"] for s in by(samples, "node.ifs.cache")}
+    assert cache == {
+        "l1_data_read_start": 100,
+        "l1_data_read_hit": 90,
+        "l1_data_read_miss": 10,
+        "l2_data_read_start": 10,
+        "l2_data_read_hit": 7,
+        "l3_data_read_miss": 1,
+    }
+
+
+def test_heat_list_single_field_has_no_field_suffix(decoded):
+    samples, _ = decoded
+    heat = by(samples, "node.ifs.heat.lock")
+    assert [(s["labels"]["path"], s["field"], s["value"]) for s in heat] == [
+        ("/ifs/data/projects", None, 120.5),
+        ("SYSTEM (0x0)", None, 0.5),
+    ]
+    assert heat[0]["labels"]["node"] == "3"
+
+
+def test_clientstats_nested_op_class_values(decoded):
+    samples, _ = decoded
+    cs = by(samples, "node.clientstats.proto.nfs", class_name="write")
+    assert {s["field"]: s["value"] for s in cs} == {
+        "op_count": 4,
+        "op_rate": 0.5,
+        "in_rate": 8192.0,
+        "out_rate": 0.0,
+        "time_avg": 900.0,
+    }
+    labels = cs[0]["labels"]
+    assert labels["remote_addr"] == "10.1.1.7"
+    assert labels["user_name"] == "alice"
+    assert labels["protocol"] == "nfs3"
+    assert labels["node"] == "3"
+
+
+def test_disk_list_disk_is_a_label(decoded):
+    samples, _ = decoded
+    disks = by(samples, "node.disk.busy.all")
+    assert [(s["labels"]["disk"], s["field"], s["value"]) for s in disks] == [("1", None, 125), ("2", None, 0)]
+
+
+def test_degraded_kept_and_flagged_when_included(decoded):
+    samples, errors = decoded
+    (xfers,) = by(samples, "cluster.disk.xfers.rate")
+    assert xfers["degraded"] is True
+    assert xfers["value"] == 5120.5
+    (err,) = [e for e in errors if e["key"] == "cluster.disk.xfers.rate"]
+    assert (err["code"], err["kind"], err["kept"]) == (3, "degraded", True)
+
+
+def test_degraded_dropped_when_excluded():
+    samples, errors = rows_to_samples(ROWS, UNITS, "prod", include_degraded=False)
+    assert not by(samples, "cluster.disk.xfers.rate")
+    (err,) = [e for e in errors if e["key"] == "cluster.disk.xfers.rate"]
+    assert err["kept"] is False
+
+
+def test_transient_and_permanent_rows_give_no_sample(decoded):
+    samples, errors = decoded
+    assert not by(samples, "node.open.files")
+    assert not by(samples, "node.sensor.volt.volts.nv1Vcur")
+    kinds = {e["key"]: (e["code"], e["kind"], e["node"], e["devid"]) for e in errors}
+    assert kinds["node.open.files"] == (4, "transient", 4, 5)
+    assert kinds["node.sensor.volt.volts.nv1Vcur"] == (9, "permanent", 4, 5)
+
+
+def test_node_filter_keeps_cluster_rows():
+    samples, _ = rows_to_samples(ROWS, UNITS, "prod", nodes={4})
+    assert by(samples, "cluster.cpu.user.avg")
+    assert not by(samples, "node.load.1min")  # node 3 filtered out
+
+
+def test_node_label_from_devid_map_when_row_has_no_node():
+    rows = [{"key": "node.load.1min", "devid": 7, "time": 1, "value": 5, "error": None, "error_code": None}]
+    samples, _ = rows_to_samples(rows, {}, "c", {7: 2})
+    assert samples[0]["labels"]["node"] == "2"
+
+
+def test_decode_value_scalar_types():
+    assert decode_value(3, {}) == [(None, {}, 3)]
+    assert decode_value(2.5, {}) == [(None, {}, 2.5)]
+    assert decode_value(True, {}) == [(None, {}, 1)]
+    assert decode_value(None, {}) == []
+
+
+def test_scalar_view_cluster_number_and_node_mapping(decoded):
+    samples, _ = decoded
+    view = scalar_view(samples)
+    assert view["cluster.cpu.user.avg"] == 214
+    assert view["node.load.1min"] == {3: 1250}
+    assert isinstance(view["cluster.protostats.nfs.total"], list)
