@@ -11,7 +11,6 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition i
     prometheus_text,
 )
 
-
 CLASSES = [(1, "permanent"), (2, "permanent"), (3, "degraded"), (4, "transient"), (5, "transient")]
 CLASSES += [(6, "transient"), (7, "transient"), (8, "transient"), (9, "permanent"), (10, "permanent"), (42, "unknown")]
 
