@@ -383,7 +383,8 @@ class PapiClient:
                 rows.extend(stats)
                 continue
             if status == 414 and self.max_url_length // 2 >= query.MIN_URL_LENGTH:
-                self.max_url_length //= 2
+                if len(target) <= self.max_url_length:  # planned with the current budget: halve it
+                    self.max_url_length //= 2
                 pending[:0] = query.plan_batches(batch, self.max_url_length, devid, degraded, show_nodes)
                 continue
             bad = [k for k in query.invalid_keys_from_message(text) if k in batch]

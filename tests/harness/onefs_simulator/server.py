@@ -25,6 +25,8 @@ from .certs import make_test_ca
 from .model import ClusterModel, default_nodes
 
 PRIV_LOGIN = "ISI_PRIV_LOGIN_PAPI"
+# A canary password for leak tests: it must never appear in any output of the collection.
+DEFAULT_CANARY = "Canary-pw-5e1f0c9d"
 PRIV_STATS = "ISI_PRIV_STATISTICS"
 ROW_ERROR_TEXT = {
     1: "Not present",
@@ -121,8 +123,7 @@ class OneFSSimulator:
             cert_dir = self._tmp.name
         self.certs = make_test_ca(cert_dir)
         self.ca_path = self.certs["ca"]
-        self._httpd = ThreadingHTTPServer((host, port), _Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer((host, port), _Handler)
         self._httpd.sim = self
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(self.certs["cert"], self.certs["key"])
@@ -196,6 +197,13 @@ class OneFSSimulator:
                 row["value"] = value
                 rows.append(row)
         return rows
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """Clients that time out or drop the connection are expected (fault tests); stay quiet."""
 
 
 def _errors(message, code=None):
@@ -337,9 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.sim
         if self.path.startswith("/_sim/"):
             return self._control()
+        body = self._body()  # always consume the body: the connection is kept alive
         if self._pre():
             return None
-        body = self._body()
         if urlsplit(self.path).path != "/session/1/session":
             return self._send(404, _errors("not found", "AEC_NOT_FOUND"))
         try:
