@@ -1,0 +1,289 @@
+"""The container statistics core against real rootful podman 4.3.1 containers doing known work.
+
+Real cgroup v1 accounting (this machine's hybrid hierarchy), the engine's compat and libpod APIs,
+the events stream, and the docker SDK over a loopback TCP service. Tolerances are physical bounds
+(CPU of a single-threaded busy loop is at most one core; a container holds at least what it wrote),
+cross-checked against an independent source where one exists (/proc/<pid>/stat).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+from podman_env import REPO, Podman, block_device_of, free_tcp_port, podman_available, wait_for
+
+from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import Collector
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
+
+pytestmark = [
+    pytest.mark.podman,
+    pytest.mark.skipif(not podman_available(), reason="needs rootful podman and runc on this machine"),
+]
+
+MIB = 1024 * 1024
+HELD = 64 * MIB
+WRITTEN = 20 * MIB
+RECEIVED = 8 * MIB
+
+
+@pytest.fixture(scope="module")
+def podman():
+    env = Podman()
+    try:
+        yield env
+    finally:
+        env.cleanup()
+
+
+@pytest.fixture(scope="module")
+def engine(podman):
+    eng = engine_mod.connect(sock=podman.socket)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def work(podman):
+    """Containers doing known work, started once for the module."""
+    names = {
+        "busy": podman.run("busy", "exec yes > /dev/null"),
+        "mem": podman.run("mem", f"head -c {HELD} /dev/zero > /dev/shm/hold && exec sleep 600", "--shm-size", "128m"),
+        "net": podman.run("net", "while true; do nc -l -p 9000 > /dev/null; done"),
+    }
+    device = block_device_of("/var/lib/containers")
+    if device:
+        # Kernels >= 6.10 only account cgroup v1 block IO on devices with a throttle rule.
+        names["disk"] = podman.run(
+            "disk",
+            f"dd if=/dev/zero of=/tmp/f bs=1M count={WRITTEN // MIB} oflag=direct && touch /tmp/done && exec sleep 600",
+            "--device-write-bps",
+            f"{device}:10gb",
+        )
+    return names
+
+
+def one(result, name):
+    [entry] = [c for c in result["containers"] if c["name"] == name]
+    return entry
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_engine_detected_as_rootful_podman(engine):
+    described = engine.describe()
+    assert described["kind"] == "podman"
+    assert described["rootless"] is False
+    assert described["version"]
+
+
+def test_busy_container_uses_about_one_core(engine, work, podman):
+    pid = podman.inspect(work["busy"])["State"]["Pid"]
+    cpu0, t0 = proc_cpu_seconds(pid), time.monotonic()
+    result = Collector(engine, metrics=["cpu"]).collect([work["busy"]], sample_seconds=2)
+    cpu1, t1 = proc_cpu_seconds(pid), time.monotonic()
+    entry = one(result, work["busy"])
+    assert entry["source"] == "cgroup-v1"
+    measured = entry["rates"]["cpu_percent"]
+    independent = (cpu1 - cpu0) * 100 / (t1 - t0)
+    # a single-threaded loop cannot exceed one core; other load on the 2 shared cores may lower it
+    assert 50 <= measured <= 105
+    assert abs(measured - independent) <= 15
+    assert entry["counters"]["cpu_usage_ns"] > 0
+
+
+def test_memory_container_holds_what_it_wrote(engine, work):
+    def held():
+        result = Collector(engine, metrics=["memory"]).collect([work["mem"]])
+        entry = one(result, work["mem"])
+        return entry if entry["gauges"]["memory_working_set_bytes"] >= HELD else None
+
+    entry = wait_for(held, what="64 MiB held in /dev/shm")
+    gauges = entry["gauges"]
+    assert gauges["memory_usage_bytes"] >= gauges["memory_working_set_bytes"] >= HELD
+    assert gauges["memory_working_set_bytes"] < HELD + 16 * MIB
+    assert gauges["memory_limit_bytes"] is None  # no limit given
+
+
+def test_network_bytes_received(engine, work, podman):
+    ip = podman.inspect(work["net"])["NetworkSettings"]["IPAddress"]
+    if not ip:
+        pytest.skip("container has no bridge address reachable from the machine")
+    collector = Collector(engine, metrics=["network"])
+    before = one(collector.collect([work["net"]]), work["net"])["counters"]["net_rx_bytes"]
+    payload = b"q" * RECEIVED
+    with socket.create_connection((ip, 9000), timeout=10) as conn:
+        conn.sendall(payload)
+
+    # the listener reads everything; wait until the kernel counted the bytes (readiness, not timing)
+    def received():
+        counters = one(collector.collect([work["net"]]), work["net"])["counters"]
+        return counters["net_rx_bytes"] - before if counters["net_rx_bytes"] - before >= RECEIVED else None
+
+    delta = wait_for(received, what="received bytes")
+    assert RECEIVED <= delta < RECEIVED * 1.2  # payload plus TCP/IP headers
+
+
+def test_disk_bytes_written_and_mount_usage(engine, work, podman):
+    if "disk" not in work:
+        pytest.skip("no block device found under /var/lib/containers for a blkio throttle rule")
+    wait_for(lambda: podman.podman("exec", work["disk"], "test", "-f", "/tmp/done", check=False).returncode == 0)
+    collector = Collector(engine, metrics=["blkio"], mounts=["/tmp", "/nonexistent"])
+    entry = one(collector.collect([work["disk"]]), work["disk"])
+    assert WRITTEN <= entry["counters"]["blkio_write_bytes"] < WRITTEN + 4 * MIB
+    assert entry["counters"]["blkio_write_ops"] >= WRITTEN // MIB
+    usage = entry["disk"]["/tmp"]
+    assert usage["limit_bytes"] >= usage["used_bytes"] >= WRITTEN
+    assert "error" in entry["disk"]["/nonexistent"]
+
+
+def test_api_sources_agree_with_cgroups(engine, work, podman):
+    libpod = Collector(engine, source="api", metrics=["cpu", "memory", "network"]).collect(
+        [work["busy"], work["mem"]], sample_seconds=1
+    )
+    assert one(libpod, work["busy"])["source"] == "api-libpod"
+    assert 50 <= one(libpod, work["busy"])["rates"]["cpu_percent"] <= 105
+    assert one(libpod, work["mem"])["gauges"]["memory_usage_bytes"] >= HELD
+    compat = engine.compat_stats(work["mem"])
+    assert compat["memory_stats"]["usage"] >= HELD
+    by_id = engine.libpod_stats()
+    assert podman.inspect(work["mem"])["Id"] in by_id
+
+
+def test_docker_sdk_over_tcp_uses_the_api_path(podman, work):
+    port = free_tcp_port()
+    podman.start_service(f"tcp://127.0.0.1:{port}")
+    wait_for(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, what="podman TCP service")
+    remote = engine_mod.connect(sock=f"tcp://127.0.0.1:{port}")
+    try:
+        assert type(remote).__name__ == "SdkEngine"
+        assert remote.kind == "podman"
+        result = Collector(remote, metrics=["memory", "cpu"]).collect([work["mem"]])
+        entry = one(result, work["mem"])
+        assert entry["source"] == "api-compat"
+        assert entry["gauges"]["memory_usage_bytes"] >= HELD
+    finally:
+        remote.close()
+
+
+def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
+    running = RunningSet(engine.list_running())
+    changes = []
+    stop = threading.Event()
+
+    def follow():
+        for event in engine.events(since=int(time.time()) - 1, timeout=2):
+            change = running.apply(event)
+            if change:
+                changes.append((change[0], change[1]["name"], event["action"]))
+            if stop.is_set():
+                return
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    time.sleep(0.5)  # let the stream connect before the first event
+    long_name = podman.run("ev-long", "exec sleep 600")
+    short_name = podman.run("ev-short", "exec sleep 1")
+    podman.podman("rename", long_name, long_name + "-renamed")
+    podman.podman("wait", short_name)
+    podman.podman("rm", "-f", "-t", "0", long_name + "-renamed")
+    podman.podman("rm", short_name)
+    wait_for(
+        lambda: (
+            ("removed", long_name + "-renamed", "destroy") in changes
+            or ("removed", long_name + "-renamed", "die") in changes
+        ),
+        what="events for the removed container",
+    )
+    stop.set()
+    assert ("added", long_name, "start") in changes
+    assert ("added", short_name, "start") in changes
+    assert ("renamed", long_name + "-renamed", "rename") in changes
+    assert ("removed", short_name, "die") in changes  # exited by itself: only die, no stop
+    assert short_name not in running.names()
+    assert long_name + "-renamed" not in running.names()
+
+
+def test_unknown_container_is_named(engine):
+    with pytest.raises(UnknownContainer, match="qsct-no-such-container"):
+        Collector(engine).collect(["qsct-no-such-container"])
+
+
+def test_container_exiting_mid_sample_is_reported_gone(engine, podman):
+    name = podman.run("gone", "exec sleep 2")
+    result = Collector(engine).collect([name], sample_seconds=4)
+    entry = one(result, name)
+    assert entry["state"] == "gone"
+    assert name in result["gone"]
+    assert entry["rates"] == {}
+    assert "counters" in entry
+
+
+def test_stopped_container_asked_by_name_is_not_a_crash(engine, podman):
+    name = podman.run("stopped", "true")
+    podman.podman("wait", name)
+    result = Collector(engine).collect([name])
+    assert one(result, name)["state"] in ("exited", "stopped")
+    assert name in result["gone"]
+
+
+def test_permission_denied_names_user_and_socket(podman):
+    """As ``nobody`` with the bare system python3 (stdlib only), the root-only socket is refused."""
+    if not os.path.exists("/usr/bin/python3") or not os.path.exists("/usr/bin/setpriv"):
+        pytest.skip("needs /usr/bin/python3 and setpriv")
+    code = (
+        "import sys\n"
+        "from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine\n"
+        "try:\n    engine.connect(sock=sys.argv[1])\n"
+        "except Exception as exc:\n    print(type(exc).__name__, exc)\n"
+    )
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", code, podman.socket],
+        env={"PYTHONPATH": str(REPO / ".venv"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd="/",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("EnginePermissionDenied"), proc.stdout
+    assert podman.socket in proc.stdout
+    assert "user nobody (uid 65534)" in proc.stdout
+
+
+def test_core_runs_on_the_system_python_without_the_venv(podman, work):
+    """The module's core needs only the standard library (what a bare target's python3 has)."""
+    code = (
+        "import sys, json\n"
+        "from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine, collector\n"
+        "eng = engine.connect(sock=sys.argv[1])\n"
+        "res = collector.Collector(eng).collect([sys.argv[2]])\n"
+        "print(json.dumps(res['containers'][0]['gauges']))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'requests', 'ansible')))\n"
+    )
+    proc = subprocess.run(
+        [
+            "/usr/bin/python3",
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(REPO / '.venv')!r})\n" + code,
+            podman.socket,
+            work["mem"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert '"memory_working_set_bytes"' in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
