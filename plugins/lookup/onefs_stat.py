@@ -76,10 +76,19 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.collect impo
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import OneFSError, OneFSUnknownKeyError  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import scalar_view  # noqa: E402
 
+VARIABLES = tuple("onefs_" + name for name in CONNECTION_OPTIONS)
+
 
 class LookupModule(LookupBase):
     def run(self, terms, variables=None, **kwargs):
-        self.set_options(var_options=variables, direct=kwargs)
+        var_options = None
+        if variables is not None:
+            # Plugin variables may hold templates (for example a vaulted password variable).
+            var_options = dict(variables)
+            for name in VARIABLES:
+                if name in var_options:
+                    var_options[name] = self._templar.template(var_options[name])
+        self.set_options(var_options=var_options, direct=kwargs)
         keys = [str(t) for t in terms]
         if not keys:
             return []
