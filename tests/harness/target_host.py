@@ -50,6 +50,8 @@ TARGET_PACKAGES: tuple[str, ...] = (
     "ca-certificates",
     "openssh-server",
     "procps",
+    # podman_host installs it on real hosts (become_user without pipelining); test targets have no mirror.
+    "acl",
 )
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -180,6 +182,51 @@ def _mount_ns_root(pid: int) -> str | None:
     return None
 
 
+def _cgroup2_mount() -> Path | None:
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            pre, _, post = line.partition(" - ")
+            if post.split()[0] == "cgroup2":
+                return Path(pre.split()[4])
+    return None
+
+
+def cgroup_dir(name: str) -> Path | None:
+    """A cgroup2 directory of this host's own, so targets never share a cgroup tree.
+
+    systemd-nspawn puts the container in ``<own cgroup>/payload``; every nspawn started from the
+    same cgroup would share one tree, and one target's systemd would then wait for (and try to
+    kill) another target's processes in a same-named unit cgroup (e.g. ``user@0.service``).
+    """
+    mount = _cgroup2_mount()
+    if mount is None:
+        return None
+    own = next(
+        (ln.split(":", 2)[2] for ln in Path("/proc/self/cgroup").read_text().splitlines() if ln.startswith("0::")), "/"
+    )
+    return mount / own.strip("/") / "quadstats" / name
+
+
+def _remove_cgroup(path: Path, timeout: float = 10) -> None:
+    """Kill every process in the cgroup subtree and remove it (deepest first)."""
+    if not path.is_dir():
+        return
+    kill = path / "cgroup.kill"
+    if kill.exists():
+        with contextlib.suppress(OSError):
+            kill.write_text("1")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if "populated 0" in (path / "cgroup.events").read_text():
+                break
+        time.sleep(0.05)
+    dirs = sorted((p for p in path.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True)
+    for d in [*dirs, path]:
+        with contextlib.suppress(OSError):
+            d.rmdir()
+
+
 def veth_name(name: str) -> str:
     """What nspawn calls the machine side of the veth, as far as it can be predicted."""
     return ("ve-" + name)[:IFNAMSIZ]
@@ -298,6 +345,7 @@ class TargetHost:
         self.key_path = self.dir / "ssh" / "id_ed25519"
         self.state_path = self.dir / "state.json"
         self.log_path = self.dir / "nspawn.log"
+        self.cgroup = cgroup_dir(name)
         self.pid: int | None = None  # systemd-nspawn
         self.leader: int | None = None  # the target's PID 1 (systemd), child of nspawn
         self.host_if: str | None = None
@@ -448,6 +496,11 @@ class TargetHost:
             "--network-veth",
             "--console=read-only",
         ]
+        if self.cgroup:
+            _remove_cgroup(self.cgroup)
+            self.cgroup.mkdir(parents=True, exist_ok=True)
+            # Join the host's own cgroup first, then exec nspawn (same pid) from there.
+            cmd = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.cgroup / "cgroup.procs"), *cmd]
         with self._phase("boot (nspawn start)"):
             with self.log_path.open("ab") as logf:
                 logf.write(f"\n===== boot {time.strftime('%Y-%m-%dT%H:%M:%S')} =====\n".encode())
@@ -576,9 +629,20 @@ class TargetHost:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self._popen.wait(timeout=5)
                 self._popen = None
+            self._remove_veth()
             self.pid = self.leader = None
             if self.state_path.exists():
                 self._save_state()
+
+    def _remove_veth(self, timeout: float = 10) -> None:
+        """The kernel drops the veth when the target's netns dies, asynchronously: wait, then force."""
+        names = {self.host_if, veth_name(self.name)} - {None}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_ip_json(["link", "show", "dev", n]) for n in names):
+            time.sleep(0.1)
+        for ifname in names:
+            if _ip_json(["link", "show", "dev", ifname]):
+                _sh(["ip", "link", "del", ifname], check=False)
 
     def reboot(self) -> None:
         """Stop and boot again on the same rootfs (state kept); wait until ready."""
@@ -597,10 +661,17 @@ class TargetHost:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._popen.wait(timeout=5)
             self._popen = None
-        for ifname in {self.host_if, veth_name(self.name)} - {None}:
-            if _ip_json(["link", "show", "dev", ifname]):
-                _sh(["ip", "link", "del", ifname], check=False)
+        self._remove_veth()
+        if self.cgroup:
+            _remove_cgroup(self.cgroup)
         self._umount_below(self.dir)
+        # nspawn leaves a propagation dir per machine name and a lock file per image inode.
+        propagate = Path("/run/systemd/nspawn/propagate") / self.name
+        self._umount_below(propagate)
+        shutil.rmtree(propagate, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            st = self.rootfs.stat()
+            Path(f"/run/systemd/nspawn/locks/inode-{st.st_dev}:{st.st_ino}").unlink(missing_ok=True)
         if self.inventory:
             with contextlib.suppress(OSError, yaml.YAMLError):
                 remove_from_inventory(Path(self.inventory), self.name)
@@ -657,6 +728,9 @@ class TargetHost:
         return ours
 
     def _kill_stale(self, timeout: float = 15) -> None:
+        if self.cgroup and (self.cgroup / "cgroup.kill").exists():
+            with contextlib.suppress(OSError):
+                (self.cgroup / "cgroup.kill").write_text("1")
         pids = [p for p in self._our_processes() if pid_alive(p)]
         if not pids:
             return
@@ -719,4 +793,7 @@ class TargetHost:
     def user_env(self, user: str) -> str:
         """Shell prefix running a command as ``user`` with its systemd/podman environment."""
         uid = int(self.run(["id", "-u", user]).stdout)
-        return f"runuser -u {user} -- env XDG_RUNTIME_DIR=/run/user/{uid} HOME=$(getent passwd {user} | cut -d: -f6)"
+        return (
+            f"cd / && runuser -u {user} -- env XDG_RUNTIME_DIR=/run/user/{uid}"
+            f" DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/{uid}/bus HOME=$(getent passwd {user} | cut -d: -f6)"
+        )
