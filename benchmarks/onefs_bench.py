@@ -80,7 +80,7 @@ def main():
         requests = []
         values = 0
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        for _ in range(args.cycles):
+        for _cycle in range(args.cycles):
             result = collector.collect(keys)
             requests.append(result["requests"])
             values += len(result["stats"])

@@ -16,7 +16,7 @@ description:
   - Connection options come from the lookup's keyword arguments, from the variables C(onefs_host), C(onefs_username)
     and so on, or from the environment (C(ONEFS_HOST), C(ONEFS_USERNAME), C(ONEFS_PASSWORD), ...).
 author:
-  - quadstats.stack developers
+  - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
   - quadstats.stack.onefs.plugin
 options:

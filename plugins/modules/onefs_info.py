@@ -15,7 +15,7 @@ description:
     cache time) from C(/platform/1/statistics/keys). Unknown keys fail the module with close matches.
   - "Read-only. The normal use is on the controller, with C(delegate_to: localhost) or in a play on C(localhost)."
 author:
-  - quadstats.stack developers
+  - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
   - quadstats.stack.onefs
 options:
@@ -37,6 +37,7 @@ attributes:
     description: The module never changes the cluster; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 seealso:
   - module: quadstats.stack.onefs_stats
 """

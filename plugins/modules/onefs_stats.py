@@ -19,7 +19,7 @@ description:
   - "Read-only. The normal use is on the controller, with C(delegate_to: localhost) or in a play on C(localhost);
     the module only needs the Python standard library, so it also runs on any target with python3."
 author:
-  - quadstats.stack developers
+  - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
   - quadstats.stack.onefs
 options:
@@ -84,6 +84,7 @@ attributes:
     description: The module never changes the cluster; it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to diff.
 notes:
   - The C(node) label is the node's LNN (logical node number), not its device ID; RV(errors) carries both.
 seealso:

@@ -31,7 +31,7 @@ def _prom_label_value(value):
 
 
 def _prom_number(value):
-    if type(value) is int:
+    if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     value = float(value)
     if math.isnan(value):
@@ -54,6 +54,7 @@ def prometheus_text(samples, descriptions=None, timestamps=False):
             order.append(name)
         fam[1].append(s)
     lines = []
+    heads = {}  # id(labels) -> (labels kept alive, formatted label set)
     for name in order:
         key, items = families[name]
         help_text = descriptions.get(key) or ("OneFS statistic " + key)
@@ -61,13 +62,17 @@ def prometheus_text(samples, descriptions=None, timestamps=False):
         lines.append(f"# TYPE {name} gauge")
         for s in items:
             labels = s["labels"]
-            if labels:
-                body = ",".join(
-                    '{}="{}"'.format(_INVALID.sub("_", k), _prom_label_value(v)) for k, v in sorted(labels.items())
-                )
-                line = "{}{{{}}} {}".format(name, body, _prom_number(s["value"]))
-            else:
-                line = "{} {}".format(name, _prom_number(s["value"]))
+            # Samples of one row share their labels dict: format each dict once.
+            head = heads.get(id(labels))
+            if head is None:
+                if labels:
+                    body = ",".join(
+                        '{}="{}"'.format(_INVALID.sub("_", k), _prom_label_value(v)) for k, v in sorted(labels.items())
+                    )
+                    head = heads[id(labels)] = (labels, "{" + body + "} ")
+                else:
+                    head = heads[id(labels)] = (labels, " ")
+            line = name + head[1] + _prom_number(s["value"])
             if timestamps and s.get("timestamp"):
                 line += " " + str(int(s["timestamp"]) * 1000)
             lines.append(line)
@@ -101,9 +106,13 @@ def influx_lines(samples):
     """
     points = {}
     order = []
+    tags = {}  # id(labels) -> (labels kept alive, sorted label items)
     for s in samples:
         labels = s["labels"]
-        ident = (s["name"], tuple(sorted(labels.items())), s.get("timestamp"))
+        cached = tags.get(id(labels))
+        if cached is None:
+            cached = tags[id(labels)] = (labels, tuple(sorted(labels.items())))
+        ident = (s["name"], cached[1], s.get("timestamp"))
         point = points.get(ident)
         if point is None:
             point = points[ident] = []

@@ -194,7 +194,7 @@ class PapiClient:
             if name.lower() != "set-cookie":
                 continue
             pair = value.split(";", 1)[0]
-            cname, _, cval = pair.partition("=")
+            cname, _sep, cval = pair.partition("=")
             cname = cname.strip()
             if cname in ("isisessid", "isicsrf") and cval:
                 self._session[cname] = cval.strip()
@@ -214,7 +214,7 @@ class PapiClient:
         cookies = {}
         for name, value in resp_headers:
             if name.lower() == "set-cookie":
-                cname, _, cval = value.split(";", 1)[0].partition("=")
+                cname, _sep, cval = value.split(";", 1)[0].partition("=")
                 cookies[cname.strip()] = cval.strip()
         if "isisessid" not in cookies:
             raise OneFSResponseError(f"OneFS session login at {self.host}:{self.port} returned no isisessid cookie")

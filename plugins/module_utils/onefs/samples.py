@@ -78,7 +78,7 @@ def decode_value(value, base_labels):
         _decode_dict(value, base_labels, out)
     elif cls is list:
         for index, item in enumerate(value):
-            if type(item) is dict:
+            if isinstance(item, dict):
                 _decode_dict(item, base_labels, out)
             elif isinstance(item, _NUMBER) and not isinstance(item, bool):
                 labels = dict(base_labels)
@@ -99,7 +99,7 @@ def _decode_dict(item, base_labels, out):
     if nested:
         for lst in nested:
             for sub in lst:
-                if type(sub) is dict:
+                if isinstance(sub, dict):
                     _decode_dict(sub, labels, out)
 
 

@@ -38,7 +38,7 @@ def main(argv=None):
     sim.start()
     print(f"listening https://{sim.host}:{sim.port} ca_path={sim.ca_path}", flush=True)
     done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGTERM, lambda *_args: done.set())
     with contextlib.suppress(KeyboardInterrupt):
         done.wait(args.max_seconds)
     sim.stop()

@@ -288,7 +288,7 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization")
         if auth and auth.startswith("Basic "):
             try:
-                user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+                user, _sep, pw = base64.b64decode(auth[6:]).decode().partition(":")
             except ValueError:
                 user, pw = "", None
             if user == sim.username and pw == sim.password and PRIV_LOGIN in sim.privileges:
@@ -300,7 +300,7 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         cookies = {}
         for part in (self.headers.get("Cookie") or "").split(";"):
-            name, _, val = part.strip().partition("=")
+            name, _sep, val = part.strip().partition("=")
             if name:
                 cookies[name] = val
         now = sim.clock.now()
@@ -428,7 +428,7 @@ class _Handler(BaseHTTPRequestHandler):
         start = 0
         limit = int((qs.get("limit") or ["1000"])[0])
         if qs.get("resume"):
-            start, _, lim = qs["resume"][0].partition(":")
+            start, _sep, lim = qs["resume"][0].partition(":")
             start, limit = int(start), int(lim or limit)
         chunk = names[start : start + limit]
         nxt = start + limit

@@ -277,7 +277,7 @@ def test_row_error_codes_are_classified_and_permanent_ones_remembered(sim, clien
         ("node.load.1min", dev): 9,
         ("node.load.5min", None): 10,
     }
-    keys = [k for k, _ in sim.faults.row_errors] + ["node.load.15min"]
+    keys = [*(k for k, _devid in sim.faults.row_errors), "node.load.15min"]
     collector = StatsCollector(client, include_degraded=True)
     result = collector.collect(keys)
     errs = {(e["key"], e["node"]): (e["code"], e["kind"]) for e in result["errors"]}

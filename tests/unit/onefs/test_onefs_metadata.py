@@ -63,7 +63,7 @@ def test_parse_key_list_rejects_other_payloads():
 
 
 def test_bucket_by_interval():
-    metas, _ = md.parse_key_list({"keys": KEYS["keys"]})
+    metas = md.parse_key_list({"keys": KEYS["keys"]})[0]
     buckets = md.bucket_by_interval(metas)
     assert set(buckets) == {5, 10, 300}
     space = ["ifs.bytes.avail", "ifs.bytes.free", "ifs.bytes.used", "ifs.bytes.total"]

@@ -34,9 +34,9 @@ def test_116_keys_fit_one_request_at_8000():
 @pytest.mark.parametrize("limit", [400, 700, 1000, 2000, 3000])
 def test_batches_never_exceed_limit_and_cover_keys_once(limit):
     batches = query.plan_batches(GOSTATS_KEYS, limit)
-    assert all(len(target) <= limit for target, _ in batches)
-    assert [k for _, ks in batches for k in ks] == GOSTATS_KEYS
-    assert [k for t, _ in batches for k in keys_of(t)] == GOSTATS_KEYS
+    assert all(len(target) <= limit for target, _keys in batches)
+    assert [k for _target, ks in batches for k in ks] == GOSTATS_KEYS
+    assert [k for t, _keys in batches for k in keys_of(t)] == GOSTATS_KEYS
     minimum = query.minimum_requests(GOSTATS_KEYS, limit)
     assert minimum <= len(batches) <= minimum + 1
 

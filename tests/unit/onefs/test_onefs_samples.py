@@ -25,7 +25,7 @@ def decoded():
 
 
 def test_scalar_cluster_and_node(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     (cpu,) = by(samples, "cluster.cpu.user.avg")
     assert cpu == {
         "name": "cluster.cpu.user.avg",
@@ -44,7 +44,7 @@ def test_scalar_cluster_and_node(decoded):
 
 
 def test_uint64_above_2_63_stays_exact(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     (mem,) = by(samples, "node.memory.free")
     assert mem["value"] == 18446744073709551000
     assert isinstance(mem["value"], int)
@@ -52,7 +52,7 @@ def test_uint64_above_2_63_stays_exact(decoded):
 
 
 def test_protostats_list_one_sample_per_numeric_field(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     proto = by(samples, "cluster.protostats.nfs")
     # two ops x 14 numeric fields; op_id is dropped, names become labels
     assert len(proto) == 2 * 14
@@ -65,7 +65,7 @@ def test_protostats_list_one_sample_per_numeric_field(decoded):
 
 
 def test_total_list_holds_one_unnamed_dict(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     total = by(samples, "cluster.protostats.nfs.total")
     assert len(total) == 11
     assert all(s["labels"] == {"cluster": "prod"} for s in total)
@@ -73,7 +73,7 @@ def test_total_list_holds_one_unnamed_dict(decoded):
 
 
 def test_cache_dict(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     cache = {s["field"]: s["value"] for s in by(samples, "node.ifs.cache")}
     assert cache == {
         "l1_data_read_start": 100,
@@ -86,7 +86,7 @@ def test_cache_dict(decoded):
 
 
 def test_heat_list_single_field_has_no_field_suffix(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     heat = by(samples, "node.ifs.heat.lock")
     assert [(s["labels"]["path"], s["field"], s["value"]) for s in heat] == [
         ("/ifs/data/projects", None, 120.5),
@@ -96,7 +96,7 @@ def test_heat_list_single_field_has_no_field_suffix(decoded):
 
 
 def test_clientstats_nested_op_class_values(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     cs = by(samples, "node.clientstats.proto.nfs", class_name="write")
     assert {s["field"]: s["value"] for s in cs} == {
         "op_count": 4,
@@ -113,7 +113,7 @@ def test_clientstats_nested_op_class_values(decoded):
 
 
 def test_disk_list_disk_is_a_label(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     disks = by(samples, "node.disk.busy.all")
     assert [(s["labels"]["disk"], s["field"], s["value"]) for s in disks] == [("1", None, 125), ("2", None, 0)]
 
@@ -144,14 +144,14 @@ def test_transient_and_permanent_rows_give_no_sample(decoded):
 
 
 def test_node_filter_keeps_cluster_rows():
-    samples, _ = rows_to_samples(ROWS, UNITS, "prod", nodes={4})
+    samples = rows_to_samples(ROWS, UNITS, "prod", nodes={4})[0]
     assert by(samples, "cluster.cpu.user.avg")
     assert not by(samples, "node.load.1min")  # node 3 filtered out
 
 
 def test_node_label_from_devid_map_when_row_has_no_node():
     rows = [{"key": "node.load.1min", "devid": 7, "time": 1, "value": 5, "error": None, "error_code": None}]
-    samples, _ = rows_to_samples(rows, {}, "c", {7: 2})
+    samples = rows_to_samples(rows, {}, "c", {7: 2})[0]
     assert samples[0]["labels"]["node"] == "2"
 
 
@@ -163,7 +163,7 @@ def test_decode_value_scalar_types():
 
 
 def test_scalar_view_cluster_number_and_node_mapping(decoded):
-    samples, _ = decoded
+    samples = decoded[0]
     view = scalar_view(samples)
     assert view["cluster.cpu.user.avg"] == 214
     assert view["node.load.1min"] == {3: 1250}
