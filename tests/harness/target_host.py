@@ -185,7 +185,7 @@ def _mount_ns_root(pid: int) -> str | None:
 def _cgroup2_mount() -> Path | None:
     with open("/proc/self/mountinfo") as fh:
         for line in fh:
-            pre, _, post = line.partition(" - ")
+            pre, post = line.split(" - ", 1)
             if post.split()[0] == "cgroup2":
                 return Path(pre.split()[4])
     return None
