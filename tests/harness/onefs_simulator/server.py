@@ -240,7 +240,13 @@ class _Handler(BaseHTTPRequestHandler):
         sim = self.sim
         if raw is None:
             body = b"" if payload is None else json.dumps(payload).encode()
-            if payload is not None and sim.faults.malformed_json and _take(sim.faults, "malformed_json"):
+            control = self.path.startswith("/_sim/")
+            if (
+                payload is not None
+                and not control
+                and sim.faults.malformed_json
+                and _take(sim.faults, "malformed_json")
+            ):
                 body = body[: max(1, len(body) // 2)]
         else:
             body = raw

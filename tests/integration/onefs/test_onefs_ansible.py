@@ -145,6 +145,53 @@ CONN
       rescue:
         - ansible.builtin.set_fact:
             lookup_error: "{{ ansible_failed_result.msg }}"
+    # Faults injected through the simulator's control endpoint, between module runs.
+    - ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ sim_port }}/_sim/faults"
+        method: POST
+        ca_path: "{{ sim_ca }}"
+        body_format: json
+        body: {status_503: 2, row_errors: [[node.load.1min, null, 6], [cluster.cpu.user.avg, 0, 3]]}
+    - quadstats.stack.onefs_stats:
+        keys: [node.load.1min, cluster.cpu.user.avg]
+        include_degraded: true
+CONN
+      register: faulty_r
+    - ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ sim_port }}/_sim/faults"
+        method: POST
+        ca_path: "{{ sim_ca }}"
+        body_format: json
+        body: {row_errors: [], malformed_json: 1}
+    - quadstats.stack.onefs_info:
+        auth: basic
+CONN
+      register: malformed_r
+      ignore_errors: true
+    - ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ sim_port }}/_sim/faults"
+        method: POST
+        ca_path: "{{ sim_ca }}"
+        body_format: json
+        body: {max_uri: 1500, current_rejects: [node.load.5min]}
+    - quadstats.stack.onefs_stats:
+        groups: [cluster_cpu_stats, node_load_stats, cluster_proto_stats, heat_total_stats, node_disk_stats]
+        strict_keys: false
+CONN
+      register: small_uri_r
+    - ansible.builtin.uri:
+        url: "https://127.0.0.1:{{ sim_port }}/_sim/faults"
+        method: POST
+        ca_path: "{{ sim_ca }}"
+        body_format: json
+        body: {max_uri: 8192, current_rejects: [], slow_seconds: 1.0, slow_count: 1}
+    - quadstats.stack.onefs_info:
+        timeout: 0.3
+        retries: 0
+        auth: basic
+CONN
+      register: slow_r
+      ignore_errors: true
     - ansible.builtin.copy:
         dest: "{{ out_file }}"
         mode: "0600"
@@ -152,7 +199,8 @@ CONN
                       'badpw': badpw_r, 'forbidden': forbidden_r, 'tls': tls_r, 'insecure': insecure_r,
                       'unreach': unreach_r, 'info': info_r, 'info_bad': info_bad_r,
                       'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs,
-                      'lookup_error': lookup_error} | to_json }}"
+                      'lookup_error': lookup_error, 'faulty': faulty_r, 'malformed': malformed_r,
+                      'small_uri': small_uri_r, 'slow': slow_r} | to_json }}"
 """.replace("CONN\n", CONN.lstrip("\n"))
 
 
@@ -234,6 +282,30 @@ def test_actionable_failures(ran):
     assert "ca_path" in out["tls"]["msg"]
     assert f"127.0.0.1:{ran['closed_port']}" in out["unreach"]["msg"]
     assert out["insecure"]["stats"]
+
+
+def test_faults_through_the_modules(ran):
+    sim, out = ran["sim"], ran["out"]
+    faulty = out["faulty"]
+    # two 503s were retried; the transient code 6 rows give no sample, the degraded row is kept
+    assert sim.statuses().count(503) == 2
+    assert not [s for s in faulty["stats"] if s["name"] == "node.load.1min"]
+    assert {(e["key"], e["code"], e["kind"]) for e in faulty["errors"]} == {
+        ("node.load.1min", 6, "transient"),
+        ("cluster.cpu.user.avg", 3, "degraded"),
+    }
+    assert len([e for e in faulty["errors"] if e["code"] == 6]) == 4
+    (cpu,) = faulty["stats"]
+    assert cpu["degraded"] is True
+    assert "malformed JSON" in out["malformed"]["msg"]
+    assert out["malformed"]["error_kind"] == "malformed_response"
+    small = out["small_uri"]
+    assert 414 in sim.statuses()
+    assert small["unknown_keys"] == ["node.load.5min"]
+    wanted = 4 + 7 + 28 + 12 + 11 - 1
+    assert len({s["name"] for s in small["stats"]}) == wanted
+    assert "timeout" in out["slow"]["msg"]
+    assert out["slow"]["error_kind"] == "unreachable"
 
 
 def test_info_identity_nodes_and_metadata(ran):
