@@ -16,7 +16,7 @@ description:
     the engine API only.
   - Use with P(ansible.builtin.query#lookup) (or C(wantlist=true)) to always get a list.
 author:
-  - quadstats.stack developers
+  - quadstats.stack developers (@quadstats)
 options:
   _terms:
     description: Container names or ids. None means every running container.

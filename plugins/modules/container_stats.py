@@ -21,7 +21,7 @@ description:
     C(podman.socket) must be enabled).
   - Uses only the Python standard library on the managed host.
 author:
-  - quadstats.stack developers
+  - quadstats.stack developers (@quadstats)
 attributes:
   check_mode:
     support: full

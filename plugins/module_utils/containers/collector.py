@@ -123,7 +123,7 @@ class Collector:
             location["pid"] = pid
             self._locations[ref["id"]] = location
         sample = self._base(ref, "cgroup-v" + str(location["version"]))
-        counters, gauges, _ = self.reader.read(pid, self.stat_groups, location)
+        counters, gauges = self.reader.read(pid, self.stat_groups, location)[:2]
         sample["counters"] = counters
         sample["gauges"] = gauges
         sample["cgroup_path"] = location["path"]

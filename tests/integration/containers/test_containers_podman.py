@@ -84,7 +84,7 @@ def proc_cpu_seconds(pid):
 def schedstat(pid):
     """(ns on a CPU, ns runnable but waiting for a CPU) of one task, from the scheduler."""
     with open(f"/proc/{pid}/schedstat") as handle:
-        run, wait, _ = handle.read().split()
+        run, wait = handle.read().split()[:2]
     return int(run), int(wait)
 
 
@@ -110,7 +110,7 @@ def test_busy_container_uses_about_one_core(engine, work):
     2 cores are shared, so the running share alone depends on other load). The collector's CPU % must
     match the scheduler's own accounting of the loop over the same window."""
     collector = Collector(engine, metrics=["cpu"])
-    refs, _ = select(engine, engine.list_running(), [work["busy"]])
+    refs = select(engine, engine.list_running(), [work["busy"]])[0]
     ident, pid = refs[0]["id"], refs[0]["pid"]
 
     def two_samples():
@@ -177,7 +177,7 @@ def test_disk_bytes_written_and_mount_usage(engine, work, podman):
 def test_api_sources_agree_with_cgroups(engine, work, podman):
     pid = podman.inspect(work["busy"])["State"]["Pid"]
     collector = Collector(engine, source="api", metrics=["cpu", "memory", "network"])
-    libpod, run_pct, _, _ = bracketed(pid, lambda: collector.collect([work["busy"], work["mem"]], sample_seconds=2))
+    libpod, run_pct = bracketed(pid, lambda: collector.collect([work["busy"], work["mem"]], sample_seconds=2))[:2]
     busy = one(libpod, work["busy"])
     assert busy["source"] == "api-libpod"
     # the API's read time is less exact than the cgroup path's (request latency on each sample)

@@ -94,7 +94,7 @@ def test_libpod_stats_entries():
     counters, gauges = api_parse.values_from_libpod_stats(by_id[V1_MEM[0]])
     assert gauges["memory_usage_bytes"] >= 64 * MIB
     assert counters["cpu_usage_ns"] > 0
-    counters, _ = api_parse.values_from_libpod_stats(by_id[V1_IO[0]])
+    counters = api_parse.values_from_libpod_stats(by_id[V1_IO[0]])[0]
     assert counters["blkio_write_bytes"] == 20 * MIB
 
 

@@ -61,16 +61,16 @@ def test_v1_reader_busy_container_matches_the_recorded_files():
 
 
 def test_v1_reader_memory_container_holds_the_64_mib_it_wrote():
-    _, pid = V1_MEM
-    _, gauges, _ = v1_reader().read(pid, ("memory",))
+    pid = V1_MEM[1]
+    gauges = v1_reader().read(pid, ("memory",))[1]
     assert gauges["memory_usage_bytes"] >= 64 * MIB
     assert gauges["memory_working_set_bytes"] >= 64 * MIB  # shmem is not inactive_file
     assert gauges["memory_working_set_bytes"] == gauges["memory_usage_bytes"] - gauges["memory_inactive_file_bytes"]
 
 
 def test_v1_reader_io_container_counts_its_20_mib_direct_write_once():
-    _, pid = V1_IO
-    counters, _, _ = v1_reader().read(pid, ("blkio",))
+    pid = V1_IO[1]
+    counters = v1_reader().read(pid, ("blkio",))[0]
     # Sync/Total rows repeat the write; only the Write row counts.
     assert counters["blkio_write_bytes"] == 20 * MIB
     assert counters["blkio_read_bytes"] == 0
@@ -78,8 +78,8 @@ def test_v1_reader_io_container_counts_its_20_mib_direct_write_once():
 
 
 def test_v1_metric_subset_reads_only_those_groups():
-    _, pid = V1_BUSY
-    counters, gauges, _ = v1_reader().read(pid, ("cpu",))
+    pid = V1_BUSY[1]
+    counters, gauges = v1_reader().read(pid, ("cpu",))[:2]
     assert set(counters) <= {
         "cpu_usage_ns",
         "cpu_user_ns",
@@ -97,7 +97,7 @@ def test_v2_rootless_quadlet_split_layout_is_located_from_the_pid():
     assert location["version"] == 2
     assert location["path"].endswith("/app.slice/web.service/libpod-payload-" + ident)
     assert cgroup_parse.unit_from_cgroup_path(location["path"]) == "web.service"
-    counters, gauges, _ = reader.read(pid)
+    counters, gauges = reader.read(pid)[:2]
     assert counters["cpu_usage_ns"] == 48213977 * 1000
     assert counters["cpu_user_ns"] == 45100312 * 1000
     assert gauges["memory_usage_bytes"] == 79691776
@@ -117,7 +117,7 @@ def test_v2_rootless_quadlet_split_layout_is_located_from_the_pid():
 
 
 def test_v2_rootful_scope_unlimited_and_working_set_clamped_at_zero():
-    _, pid = V2_ROOTFUL
+    pid = V2_ROOTFUL[1]
     counters, gauges, location = v2_reader().read(pid)
     assert location["path"].endswith(".scope/container")
     assert cgroup_parse.unit_from_cgroup_path(location["path"]) is None

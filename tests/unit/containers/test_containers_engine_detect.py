@@ -27,11 +27,11 @@ def test_documented_order():
 def test_explicit_socket_wins_and_engine_narrows_the_list():
     assert engine.candidate_sockets("/x.sock", env={}, uid=0) == [("socket option", "unix:///x.sock")]
     only_podman = engine.candidate_sockets(env={}, uid=1001, engine="podman")
-    assert [url for _, url in only_podman] == [
+    assert [url for _origin, url in only_podman] == [
         "unix:///run/user/1001/podman/podman.sock",
         "unix:///run/podman/podman.sock",
     ]
-    assert [url for _, url in engine.candidate_sockets(env={}, uid=0, engine="docker")] == [
+    assert [url for _origin, url in engine.candidate_sockets(env={}, uid=0, engine="docker")] == [
         "unix:///var/run/docker.sock"
     ]
 

@@ -64,7 +64,7 @@ def test_prometheus_text_format_0_0_4_with_the_name_on_every_series():
         if line.startswith("# HELP "):
             continue
         if line.startswith("# TYPE "):
-            _, _, name, mtype = line.split(" ")
+            name, mtype = line.split(" ")[2:]
             assert mtype in ("counter", "gauge")
             assert name.endswith("_total") == (mtype == "counter")
             families[name] = mtype
