@@ -296,36 +296,45 @@ def inventory_entry(host: TargetHost) -> dict:
     }
 
 
+_INVENTORY_HEADER = "# Written by the quadstats target-host harness (tests/harness); regenerated on every `up`.\n"
+
+
+def _dump_inventory(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(_INVENTORY_HEADER + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    tmp.rename(path)
+
+
 def write_inventory(path: Path, hosts: Sequence[TargetHost], group: str = INVENTORY_GROUP) -> Path:
     """Add (or update) ``hosts`` under ``all.children.<group>.hosts`` of the YAML inventory at ``path``."""
     path = Path(path)
-    data: dict = {}
-    if path.exists():
-        data = yaml.safe_load(path.read_text()) or {}
-    grp = data.setdefault("all", {}).setdefault("children", {}).setdefault(group, {})
-    entries = grp.get("hosts") or {}
-    for host in hosts:
-        entries[host.name] = inventory_entry(host)
-    grp["hosts"] = entries
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = "# Written by the quadstats target-host harness (tests/harness); regenerated on every `up`.\n"
-    path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    with _global_lock():  # several `up`s may share one inventory
+        data: dict = {}
+        if path.exists():
+            data = yaml.safe_load(path.read_text()) or {}
+        grp = data.setdefault("all", {}).setdefault("children", {}).setdefault(group, {})
+        entries = grp.get("hosts") or {}
+        for host in hosts:
+            entries[host.name] = inventory_entry(host)
+        grp["hosts"] = entries
+        _dump_inventory(path, data)
     return path
 
 
 def remove_from_inventory(path: Path, name: str) -> None:
     path = Path(path)
-    if not path.exists():
-        return
-    data = yaml.safe_load(path.read_text()) or {}
-    changed = False
-    for grp in (data.get("all", {}).get("children") or {}).values():
-        if isinstance(grp, dict) and name in (grp.get("hosts") or {}):
-            del grp["hosts"][name]
-            changed = True
-    if changed:
-        header = "# Written by the quadstats target-host harness (tests/harness); regenerated on every `up`.\n"
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=False))
+    with _global_lock():
+        if not path.exists():
+            return
+        data = yaml.safe_load(path.read_text()) or {}
+        changed = False
+        for grp in (data.get("all", {}).get("children") or {}).values():
+            if isinstance(grp, dict) and name in (grp.get("hosts") or {}):
+                del grp["hosts"][name]
+                changed = True
+        if changed:
+            _dump_inventory(path, data)
 
 
 # ---------------------------------------------------------------------------------------------

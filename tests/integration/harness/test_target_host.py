@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -157,8 +158,10 @@ def test_two_hosts_at_once_and_destroy_leaves_nothing(tmp_path: Path) -> None:
     inventory = tmp_path / "two.yml"
     hosts = [TargetHost("qs-it-two-a"), TargetHost("qs-it-two-b-with-a-long-name")]
     try:
-        for h in hosts:
-            h.up(inventory=inventory)
+        # Boot both at the same time: index allocation and inventory merging must not race.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for future in [pool.submit(h.up, inventory=inventory) for h in hosts]:
+                future.result()
         assert hosts[0].address != hosts[1].address
         assert hosts[0].host_if != hosts[1].host_if
         assert len(hosts[1].host_if) <= 15  # nspawn shortened ve-<name>; the harness found it anyway
