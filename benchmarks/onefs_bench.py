@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """OneFS statistics benchmark: requests per cycle and client CPU per 1,000 values, end to end.
 
 Starts the OneFS simulator in a separate process (so its CPU is not counted), then runs
@@ -14,6 +13,7 @@ Run from the repository root:  .venv/bin/python benchmarks/onefs_bench.py [--nod
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import subprocess
@@ -68,6 +68,10 @@ def main():
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--auth", default="session", choices=("session", "basic"))
+    parser.add_argument(
+        "--sdk-python",
+        help="a Python with isi_sdk_8_0: also run benchmarks/onefs_sdk_baseline.py against the same simulator",
+    )
     args = parser.parse_args()
     keys = expand(groups=GROUP_NAMES)
     proc, port, ca_path = start_simulator(args.nodes, args.seed)
@@ -91,6 +95,19 @@ def main():
         influx = influx_lines(result["stats"])
         enc = time.process_time() - enc0
         client.close()
+        baseline = None
+        if args.sdk_python:
+            out = subprocess.run(
+                [
+                    args.sdk_python,
+                    str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
+                    *("--port", str(port), "--ca-path", ca_path, "--cycles", str(args.cycles)),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            baseline = json.loads(out.stdout)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -108,6 +125,12 @@ def main():
         f"encoding one cycle: {enc * 1000 / (per_cycle / 1000):.2f} ms CPU per 1,000 values "
         f"(Prometheus {prom.count(chr(10))} lines + InfluxDB {len(influx)} lines)"
     )
+    if baseline:
+        print(
+            f"isi_sdk_8_0 baseline (same simulator, one request per cycle, basic auth): "
+            f"{baseline['values'] / baseline['cycles']:.0f} values per cycle, "
+            f"{baseline['cpu_ms_per_1000']:.2f} ms client CPU per 1,000 values"
+        )
     return 0
 
 
