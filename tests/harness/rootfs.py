@@ -68,6 +68,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _release(path: Path) -> None:
+    """Kill processes still working in ``path`` (an orphaned debootstrap, its chroots) and unmount below it."""
+    prefix = str(path)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+            where = {os.readlink(f"/proc/{entry}/cwd"), os.readlink(f"/proc/{entry}/root")}
+        except OSError:
+            continue
+        if prefix in argv or any(w == prefix or w.startswith(prefix + "/") for w in where):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry), 9)
+    with open("/proc/self/mountinfo") as fh:
+        mounts = [line.split()[4] for line in fh]
+    for mnt in sorted((m for m in mounts if m.startswith(prefix + "/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", mnt], check=False)
+
+
+def _discard(path: Path) -> None:
+    _release(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _remove_stale_builds(kind_dir: Path) -> None:
     """Remove temporary build dirs of killed builders (named ``.tmp-<key>-<pid>``)."""
     for entry in kind_dir.glob(".tmp-*"):
@@ -77,7 +102,7 @@ def _remove_stale_builds(kind_dir: Path) -> None:
             pid = 0
         if not pid or not _pid_alive(pid):
             log(f"removing stale partial build {entry}")
-            shutil.rmtree(entry, ignore_errors=True)
+            _discard(entry)
 
 
 def debootstrap(target: Path, packages: Sequence[str]) -> None:
@@ -130,7 +155,7 @@ def cached_tree(
             shutil.rmtree(final)
         _remove_stale_builds(kind_dir)
         tmp = kind_dir / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
+        _discard(tmp)
         tmp.mkdir(parents=True)
         try:
             with timed(f"debootstrap {kind} ({len(packages)} packages)"):
@@ -143,7 +168,7 @@ def cached_tree(
             (tmp / STAMP).write_text(key + "\n")
             tmp.rename(final)
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            _discard(tmp)
             raise
         log(f"{kind} cached at {final}")
         return final
