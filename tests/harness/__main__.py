@@ -4,6 +4,7 @@
     python tests/harness down --name NAME | --all
     python tests/harness reboot --name NAME
     python tests/harness status [--name NAME]
+    python tests/harness ssh --name NAME [-- CMD ...]
     python tests/harness image --name NAME --user USER --image localhost/IMG:TAG [--packages p1,p2]
     python tests/harness rootfs [--rebuild]
 
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -51,10 +54,16 @@ def main(argv: list[str] | None = None) -> int:
     image.add_argument("--image", required=True, help="e.g. localhost/qs-python:trixie")
     image.add_argument("--packages", default="python3", help="comma-separated Debian packages (default python3)")
 
+    ssh = sub.add_parser("ssh", help="ssh to the host as root (interactive without a command)")
+    ssh.add_argument("--name", required=True)
+    ssh.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD ... to run instead of a shell")
+
     rootfs = sub.add_parser("rootfs", help="build (or reuse) the cached target rootfs, print its path")
     rootfs.add_argument("--rebuild", action="store_true")
 
     args = parser.parse_args(argv)
+    # A SIGTERM (e.g. a timeout in the caller) unwinds like Ctrl-C, so a failed `up` still tears down.
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
 
     if args.cmd == "up":
         host = TargetHost(args.name, args.index)
@@ -78,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         host = TargetHost(args.name)
         ref = ensure_image(host, args.user, args.image, [p for p in args.packages.split(",") if p])
         print(ref)
+    elif args.cmd == "ssh":
+        host = TargetHost(args.name)
+        if not host.state_path.exists():
+            parser.error(f"no host {args.name!r} (no {host.state_path})")
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        os.execvp("ssh", [*host.ssh_argv(), *command])  # noqa: S606 - replaces this process by design
     elif args.cmd == "rootfs":
         print(base_rootfs(rebuild=args.rebuild))
     return 0
