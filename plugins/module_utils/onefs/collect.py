@@ -63,8 +63,13 @@ class StatsCollector:
         identity = self.identity()
         metas, unknown, hints = self.client.key_metadata(keys)
         up_devids = [n["devid"] for n in identity["nodes"] if n["is_up"]]
-        wanted = [k for k in keys if k in metas and not self._skippable(k, up_devids)]
-        skipped = [k for k in keys if k in metas and k not in wanted]
+        if self.permanent:
+            wanted = [k for k in keys if k in metas and not self._skippable(k, up_devids)]
+            chosen = set(wanted)
+            skipped = [k for k in keys if k in metas and k not in chosen]
+        else:
+            wanted = [k for k in keys if k in metas]
+            skipped = []
         rows, rejected = self.client.current(wanted) if wanted else ([], [])
         if rejected:
             unknown = unknown + [k for k in rejected if k not in unknown]

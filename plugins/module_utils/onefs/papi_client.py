@@ -122,6 +122,7 @@ class PapiClient:
         self._unknown = set()
         self._all_keys_loaded = False
         self._identity = None
+        self._plans = {}  # request plans of recent key lists (a collector asks for the same keys every cycle)
         self.requests = 0
         self.logins = 0
         self.referer = f"https://{host}:{self.port}"
@@ -370,7 +371,13 @@ class PapiClient:
         """
         rows = []
         rejected = []
-        pending = list(query.plan_batches(keys, self.max_url_length, devid, degraded, show_nodes))
+        plan_id = (tuple(keys), self.max_url_length, devid, degraded, show_nodes)
+        plan = self._plans.get(plan_id)
+        if plan is None:
+            if len(self._plans) > 64:
+                self._plans.clear()
+            plan = self._plans[plan_id] = query.plan_batches(keys, self.max_url_length, devid, degraded, show_nodes)
+        pending = list(plan)
         while pending:
             target, batch = pending.pop(0)
             status, data, text, code = self.get_raw(target)

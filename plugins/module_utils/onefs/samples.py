@@ -160,6 +160,20 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
             labels = cluster_labels
         unit = units.get(key)
         stamp = row.get("time")
+        cls = type(value)
+        if cls is int or cls is float:  # the common case, without the generic decoder
+            append(
+                {
+                    "name": key,
+                    "field": None,
+                    "labels": labels,
+                    "value": value,
+                    "unit": unit,
+                    "timestamp": stamp,
+                    "degraded": degraded,
+                }
+            )
+            continue
         for field, lab, val in decode_value(value, labels):
             append(
                 {
