@@ -19,6 +19,12 @@ from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
 
 SOURCES = ("auto", "cgroup", "api")
+
+
+class NotOwnCgroup(ContainerStatsError):
+    """The container's process is not in a cgroup of its own; only the engine API can tell."""
+
+
 ALL_METRICS = (*METRIC_GROUPS, "state")
 _PREFIXES = {"cpu": "cpu_", "memory": "memory_", "network": "net_", "blkio": "blkio_", "pids": "pids_"}
 
@@ -120,6 +126,11 @@ class Collector:
         location = self._locations.get(ref["id"])
         if location is None or location.get("pid") != pid:
             location = self.reader.locate(pid)
+            if ref["id"] not in location["path"]:
+                # e.g. rootless podman on cgroup v1 or --cgroups=disabled: the process sits in a
+                # cgroup shared with other processes, whose numbers are not the container's.
+                name = ref.get("name") or ref["id"]
+                raise NotOwnCgroup(f"container {name} has no cgroup of its own (its process is in {location['path']})")
             location["pid"] = pid
             self._locations[ref["id"]] = location
         sample = self._base(ref, "cgroup-v" + str(location["version"]))
@@ -176,7 +187,7 @@ class Collector:
                 out[ref["id"]] = self._cgroup_sample(ref)
             except ContainerGone as exc:
                 out[ref["id"]] = exc
-            except PermissionError:
+            except (PermissionError, NotOwnCgroup):
                 if self.source == "cgroup":
                     raise
                 api_refs.append(ref)
