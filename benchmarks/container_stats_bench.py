@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Container statistics benchmark: one full collection over N idle containers, five ways.
 
 Starts a private rootful ``podman system service`` (test-only containers.conf: runc, ulimits),
