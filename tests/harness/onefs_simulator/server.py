@@ -10,6 +10,7 @@ injection (see :class:`Faults`).
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import json
 import secrets
@@ -114,7 +115,8 @@ class OneFSSimulator:
         self.replace_window = replace_window
         self.faults = Faults()
         self.sessions = {}
-        self.log = []  # (method, path, status, request headers of interest)
+        # (method, path, status, request headers of interest); bounded for long standalone runs
+        self.log = collections.deque(maxlen=100_000)
         self.counters = {"logins": 0, "logouts": 0, "replacements": 0, "current_requests": 0}
         self._lock = threading.Lock()
         self._tmp = None
