@@ -50,6 +50,18 @@ PER_KEY_METADATA_LIMIT = 16
 KEY_LIST_PAGE = 1000
 
 
+# Failures of an established connection, not of TLS verification or negotiation.
+_SSL_CONNECTION_ERRORS = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+_STALE_CONNECTION_ERRORS = (
+    http.client.RemoteDisconnected,
+    http.client.BadStatusLine,
+    BrokenPipeError,
+    ConnectionResetError,
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+)
+
+
 class _Connection(http.client.HTTPSConnection):
     """HTTPS connection with separate connect and read timeouts."""
 
@@ -149,6 +161,7 @@ class PapiClient:
         """One HTTP exchange with bounded retries. Returns (status, headers, body bytes)."""
         attempt = 0
         while True:
+            reused = self._conn is not None
             try:
                 if self._conn is None:
                     self._conn = _Connection(
@@ -165,19 +178,15 @@ class PapiClient:
             except ssl.SSLCertVerificationError as exc:
                 self._drop_connection()
                 raise OneFSTLSError(tls_failed_message(self.host, self.port, exc.verify_message or str(exc))) from None
-            except ssl.SSLError as exc:
-                self._drop_connection()
-                raise OneFSTLSError(tls_failed_message(self.host, self.port, exc.reason or str(exc))) from None
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
+                if isinstance(exc, ssl.SSLError) and not isinstance(exc, _SSL_CONNECTION_ERRORS):
+                    raise OneFSTLSError(tls_failed_message(self.host, self.port, exc.reason or str(exc))) from None
+                if reused and isinstance(exc, _STALE_CONNECTION_ERRORS):
+                    # The server closed an idle keep-alive connection: reconnect once, not a retry.
+                    continue
                 if attempt >= self.retries:
-                    if isinstance(exc, (socket.timeout, TimeoutError)):
-                        reason = f"no answer within {self.read_timeout:g} s (timeout)"
-                    else:
-                        reason = exc.__class__.__name__ + (
-                            ": " + exc.strerror if getattr(exc, "strerror", None) else ""
-                        )
-                    raise OneFSConnectionError(unreachable_message(self.host, self.port, reason)) from None
+                    raise OneFSConnectionError(unreachable_message(self.host, self.port, self._reason(exc))) from None
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
                 continue
@@ -186,6 +195,12 @@ class PapiClient:
                 attempt += 1
                 continue
             return status, resp_headers, data
+
+    def _reason(self, exc):
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return f"no answer within {self.read_timeout:g} s (timeout)"
+        strerror = getattr(exc, "strerror", None)
+        return exc.__class__.__name__ + (": " + strerror if strerror else "")
 
     # ---------------------------------------------------------------- auth
     def _update_cookies(self, headers):

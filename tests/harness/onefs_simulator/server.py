@@ -66,6 +66,7 @@ class Faults:
     """Fault injection. Counters count down per affected request; -1 means 'always'."""
 
     status_503: int = 0
+    drop_connection: int = 0
     force_401: int = 0
     malformed_json: int = 0
     slow_seconds: float = 0.0
@@ -284,6 +285,10 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(faults.slow_seconds)
         if len(self.path) > faults.max_uri:
             self._send(414, raw=b"<html><body><h1>Request-URI Too Long</h1></body></html>")
+            return True
+        if _take(faults, "drop_connection"):
+            # Close without answering, as a server does with an idle keep-alive connection.
+            self.close_connection = True
             return True
         if _take(faults, "status_503"):
             self._send(503, _errors("Service Unavailable", "AEC_SERVICE_UNAVAILABLE"))

@@ -205,6 +205,18 @@ def test_503_is_retried_with_backoff(sim, client_factory):
     assert slept == [0.01, 0.02]
 
 
+def test_closed_keepalive_connection_is_reopened_without_a_retry(sim, client_factory):
+    client = client_factory(sim, retries=0)
+    collector = StatsCollector(client)
+    collector.collect(["node.load.1min"])
+    sim.faults.drop_connection = 1
+    assert len(collector.collect(["node.load.1min"])["stats"]) == 4
+    # a fresh connection that fails is a real error (retries=0)
+    sim.faults.drop_connection = 2
+    with pytest.raises(OneFSConnectionError, match="RemoteDisconnected"):
+        collector.collect(["node.load.1min"])
+
+
 def test_503_beyond_retries_fails(sim, client_factory):
     client = client_factory(sim, retries=1)
     sim.faults.status_503 = -1
