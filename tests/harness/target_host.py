@@ -87,6 +87,28 @@ ADJUST_FILES = {
     "etc/tmpfiles.d/quadstats-test-devices.conf": (
         "# quadstats test harness only (docs/testing.md)\nz /dev/net/tun 0666 - - -\nz /dev/fuse 0666 - - -\n"
     ),
+    # networkd never configures host0 here (no udev), so network-online.target would never be
+    # reached and podman's rootless units (podman-user-wait-network-online) would stall ~90 s at
+    # every boot. Online here means: the harness has addressed host0 from outside.
+    "etc/systemd/system/quadstats-test-network-online.service": (
+        "# quadstats test harness only (docs/testing.md)\n"
+        "[Unit]\n"
+        "Description=quadstats test harness: online once host0 has its address\n"
+        "After=network.target\n"
+        "Before=network-online.target\n"
+        "[Service]\n"
+        "Type=oneshot\n"
+        "RemainAfterExit=yes\n"
+        "TimeoutStartSec=60\n"
+        "ExecStart=/bin/sh -c 'until ip -4 -o addr show dev host0 | grep -q inet; do sleep 0.2; done'\n"
+    ),
+    "etc/systemd/system/network-online.target.d/quadstats-test.conf": (
+        "# quadstats test harness only\n[Unit]\nWants=quadstats-test-network-online.service\n"
+    ),
+    "etc/systemd/system/multi-user.target.d/quadstats-test-online.conf": (
+        "# quadstats test harness only: pull network-online.target in at boot, as a networked host does\n"
+        "[Unit]\nWants=network-online.target\n"
+    ),
     "etc/ssh/sshd_config.d/quadstats-test.conf": (
         "# quadstats test harness only: key-only root login for Ansible, no reverse DNS wait.\n"
         "PermitRootLogin prohibit-password\n"
