@@ -43,6 +43,9 @@ V2_FILES = {
 }
 
 
+_READ_SIZE = 65536
+
+
 def read_text(path):
     """Whole small file as text, or None when it does not exist."""
     try:
@@ -54,12 +57,17 @@ def read_text(path):
             return None
         raise
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
+        # cgroupfs and procfs files are small: one read returns all of a file shorter than the
+        # buffer, so only a full buffer needs another read.
+        data = os.read(fd, _READ_SIZE)
+        if len(data) == _READ_SIZE:
+            chunks = [data]
+            while True:
+                chunk = os.read(fd, _READ_SIZE)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            data = b"".join(chunks)
     except OSError as exc:
         # A cgroup being removed answers ENODEV; a vanished process ESRCH.
         if exc.errno in (errno.ENODEV, errno.ESRCH, errno.ENOENT):
@@ -67,7 +75,7 @@ def read_text(path):
         raise
     finally:
         os.close(fd)
-    return b"".join(chunks).decode("utf-8", "replace")
+    return data.decode("utf-8", "replace")
 
 
 class CgroupReader:
