@@ -3,7 +3,7 @@
 # Idempotent: a warm re-run checks stamps and changes nothing.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$QS_ROOT"
+cd "$QS_ROOT" || exit
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "bootstrap: run as root (it installs Debian packages)." >&2

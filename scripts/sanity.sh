@@ -3,13 +3,13 @@
 # (ansible-test needs that path; the checkout can live anywhere).
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$QS_ROOT"
+cd "$QS_ROOT" || exit
 work="${QS_SANITY_DIR:-$QS_ROOT/.cache/sanity}/ansible_collections/quadstats/stack"
 rm -rf "$work"
 mkdir -p "$work"
 # Tracked files plus new ones git does not ignore: what a commit would hold.
 git ls-files -z --cached --others --exclude-standard | rsync -a --from0 --files-from=- ./ "$work/"
-cd "$work"
+cd "$work" || exit
 # A git work tree lets ansible-test list exactly these files.
 git init -q && git add -A
 ansible-test sanity --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \

@@ -2,7 +2,7 @@
 # The README's test command: set-up, then every quality gate; non-zero if any gate fails.
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
-cd "$QS_ROOT"
+cd "$QS_ROOT" || exit
 "$QS_ROOT/scripts/bootstrap.sh"
 
 failed=()
