@@ -133,6 +133,11 @@ def main():
         f"HTTP requests per cycle: {sorted(set(requests))} (URL-length minimum: "
         f"{query.minimum_requests(keys)} at {query.DEFAULT_MAX_URL_LENGTH} characters)"
     )
+    for budget in (2000, 1000, 500):
+        print(
+            f"  at a {budget}-character budget (as after HTTP 414s): {len(query.plan_batches(keys, budget))} "
+            f"requests, URL-length minimum {query.minimum_requests(keys, budget)}"
+        )
     blocks.sort()
     print(
         f"client CPU per 1,000 values (HTTPS + JSON + samples): median {blocks[len(blocks) // 2]:.2f} ms "
