@@ -130,7 +130,8 @@ class LookupModule(LookupBase):
         try:
             engine = connect(self.get_option("engine"), self.get_option("socket"), timeout=self.get_option("timeout"))
             collector = Collector(engine, self.get_option("source"), self.get_option("metrics"))
-            result = collector.collect([str(t) for t in terms or ()], self.get_option("labels"), sample_seconds)
+            names = [str(name) for name in self._flatten(terms or [])]
+            result = collector.collect(names, self.get_option("labels"), sample_seconds)
         except ContainerStatsError as exc:
             raise AnsibleLookupError(str(exc)) from exc
         finally:

@@ -150,6 +150,7 @@ def test_lookup_finds_the_engine_through_docker_host(podman, tmp_path):
     wait_held(podman)
     lookup = "query('quadstats.stack.container_stats'"
     labels = "{'io.quadstats.test': '" + podman.run_id + "'}"
+    names = sorted(podman.names.values())
     proc = playbook(
         tmp_path,
         f"""\
@@ -159,12 +160,14 @@ def test_lookup_finds_the_engine_through_docker_host(podman, tmp_path):
             - ansible.builtin.set_fact:
                 found: "{{{{ {lookup}, '{podman.names["mem"]}', metrics=['memory', 'state']) }}}}"
                 every: "{{{{ {lookup}, labels={labels}) | map(attribute='name') | sort }}}}"
+                both: "{{{{ {lookup}, {names}, metrics=['pids']) | map(attribute='name') | sort }}}}"
             - ansible.builtin.assert:
                 that:
                   - found | length == 1
                   - found[0].gauges.memory_working_set_bytes >= {32 * MIB}
                   - found[0].gauges.restart_count == 0
                   - every == {sorted(podman.names.values())}
+                  - both == every
         """,
         env={"DOCKER_HOST": "unix://" + podman.socket},
     )
