@@ -183,11 +183,15 @@ containers:
       type: str
       sample: running
     reason:
-      description: Why a container is not running or gone.
+      description: >-
+        Why a container is not running or gone, or why the engine gave no statistics for a running one
+        (for example rootless podman on cgroup v1); counters and gauges are then empty.
       type: str
-      returned: when state is not running
+      returned: when a container is not running, gone, or has no statistics
     source:
-      description: Where the numbers came from, C(cgroup-v1), C(cgroup-v2), C(api-libpod) or C(api-compat).
+      description: >-
+        Where the numbers came from, C(cgroup-v1), C(cgroup-v2), C(api-libpod), C(api-compat), or C(none)
+        when there are none.
       type: str
       sample: cgroup-v2
     cgroup_path:

@@ -14,6 +14,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (
     ContainerGone,
     ContainerStatsError,
+    EngineApiError,
     UnknownContainer,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
@@ -23,6 +24,10 @@ SOURCES = ("auto", "cgroup", "api")
 
 class NotOwnCgroup(ContainerStatsError):
     """The container's process is not in a cgroup of its own; only the engine API can tell."""
+
+
+class StatsUnavailable(ContainerStatsError):
+    """The engine refused the statistics of a running container (e.g. rootless on cgroup v1)."""
 
 
 ALL_METRICS = (*METRIC_GROUPS, "state")
@@ -150,7 +155,12 @@ class Collector:
         if not refs:
             return out
         if self.engine.kind == "podman" and self.engine.local:
-            entries = self.engine.libpod_stats([r["id"] for r in refs])
+            try:
+                entries = self.engine.libpod_stats([r["id"] for r in refs])
+            except EngineApiError as exc:
+                for ref in refs:
+                    out[ref["id"]] = StatsUnavailable(f"{ref.get('name') or ref['id']}: {exc}")
+                return out
             for ref in refs:
                 entry = entries.get(ref["id"])
                 if entry is None:
@@ -168,6 +178,9 @@ class Collector:
             except ContainerGone as exc:
                 out[ref["id"]] = exc
                 continue
+            except EngineApiError as exc:
+                out[ref["id"]] = StatsUnavailable(f"{ref.get('name') or ref['id']}: {exc}")
+                continue
             sample = self._base(ref, "api-compat")
             counters, gauges = api_parse.values_from_compat_stats(payload)
             sample["counters"] = keep_groups(counters, self.stat_groups)
@@ -176,7 +189,7 @@ class Collector:
         return out
 
     def sample(self, refs):
-        """One sample per ref: {id: sample dict or ContainerGone}."""
+        """One sample per ref: {id: sample dict, ContainerGone or StatsUnavailable}."""
         out = {}
         api_refs = []
         for ref in refs:
@@ -233,6 +246,14 @@ class Collector:
                 entry.setdefault("counters", {})
                 entry.setdefault("gauges", {})
                 gone.append(ref.get("name") or ref["id"])
+                results.append(entry)
+                continue
+            if isinstance(one, StatsUnavailable) or isinstance(two, StatsUnavailable):
+                reason = str(one if isinstance(one, StatsUnavailable) else two)
+                entry = one if isinstance(one, dict) else self._base(ref, "none")
+                entry = dict(entry, reason=reason, rates={})
+                entry.setdefault("counters", {})
+                entry.setdefault("gauges", {})
                 results.append(entry)
                 continue
             if second is not None:

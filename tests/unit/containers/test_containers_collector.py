@@ -7,7 +7,7 @@ from containers_fixtures import PODMAN, V1, V1_BUSY, V1_MEM, load_json
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import Collector, NotOwnCgroup
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import EngineApiError, UnknownContainer
 
 
 class StandInEngine:
@@ -67,3 +67,23 @@ def test_selection_by_name_id_prefix_and_unknown_names():
     assert names == ["mem", "busy"]
     with pytest.raises(UnknownContainer, match="nope, nada"):
         collector.collect(["busy", "nope", "nada"])
+
+
+class RefusingEngine(StandInEngine):
+    """What rootless podman on cgroup v1 answers: no stats without cgroups v2."""
+
+    def libpod_stats(self, ids=None):
+        raise EngineApiError(
+            "GET", "/v4.0.0/libpod/containers/stats", 409, "stats not supported in rootless mode without cgroups v2"
+        )
+
+
+def test_engine_refusing_stats_is_reported_per_container_not_a_crash():
+    engine = RefusingEngine([ref(*V1_MEM, "mem")])
+    result = Collector(engine, source="api", metrics=["memory"]).collect(sample_seconds=1, sleep=lambda s: None)
+    [entry] = result["containers"]
+    assert entry["state"] == "running"
+    assert "rootless mode without cgroups v2" in entry["reason"]
+    assert entry["counters"] == {}
+    assert entry["gauges"] == {}
+    assert result["gone"] == []
