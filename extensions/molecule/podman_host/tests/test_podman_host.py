@@ -149,6 +149,12 @@ def test_converge_is_idempotent_and_silent_at_vvv(host):
     assert canary() not in output
 
 
+def test_check_mode_reports_no_change_on_a_converged_host(host):
+    output = playbook("converge.yml", "--check", "--diff")
+    assert re.search(r"changed=0\s", output), output[-3000:]
+    assert canary() not in output
+
+
 @pytest.fixture
 def changed_secret():
     old = canary()
