@@ -18,6 +18,7 @@ import pytest
 from podman_env import REPO, Podman, block_device_of, free_tcp_port, podman_available, wait_for
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
+from ansible_collections.quadstats.stack.plugins.module_utils.containers import exposition
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import Collector, select
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
@@ -172,6 +173,33 @@ def test_disk_bytes_written_and_mount_usage(engine, work, podman):
     usage = entry["disk"]["/tmp"]
     assert usage["limit_bytes"] >= usage["used_bytes"] >= WRITTEN
     assert "error" in entry["disk"]["/nonexistent"]
+
+
+def test_limits_and_an_oom_kill_are_counted(engine, podman):
+    """32 MiB limit, 50 pids; a child that sorts 64 MiB from /dev/zero (one line, held in memory)
+    is OOM-killed while the container's shell survives."""
+    name = podman.run(
+        "oom",
+        f"(echo 1000 > /proc/self/oom_score_adj; head -c {HELD} /dev/zero | sort > /dev/null); exec sleep 600",
+        *("--memory", "32m", "--memory-swap", "32m", "--pids-limit", "50"),
+    )
+    collector = Collector(engine, metrics=["memory", "pids"])
+
+    def killed():
+        entry = one(collector.collect([name]), name)
+        return entry if entry["counters"].get("memory_oom_kills", 0) >= 1 else None
+
+    entry = wait_for(killed, what="an OOM kill in the container")
+    assert entry["state"] == "running"
+    assert entry["counters"]["memory_oom_kills"] == 1
+    assert entry["gauges"]["memory_limit_bytes"] == 32 * MIB
+    assert entry["gauges"]["pids_max"] == 50
+    assert entry["gauges"]["memory_usage_bytes"] <= 32 * MIB
+    text = exposition.to_prometheus([entry])
+    assert f'container_oom_events_total{{id="{entry["id"]}",image="{podman.image}",name="{name}"}} 1\n' in text
+    assert (
+        f'container_spec_memory_limit_bytes{{id="{entry["id"]}",image="{podman.image}",name="{name}"}} 33554432' in text
+    )
 
 
 def test_api_sources_agree_with_cgroups(engine, work, podman):
