@@ -72,9 +72,13 @@ class Podman:
         self.label = f"io.quadstats.test={self.run_id}"
         self.socket = str(self.dir / "podman.sock")
         self.services = []
-        self.image = build_busybox_image(IMAGE, env=self.env)
-        self.start_service("unix://" + self.socket)
-        wait_for(lambda: os.path.exists(self.socket), what="podman API socket")
+        try:
+            self.image = build_busybox_image(IMAGE, env=self.env)
+            self.start_service("unix://" + self.socket)
+            wait_for(lambda: os.path.exists(self.socket), what="podman API socket")
+        except BaseException:
+            self.cleanup()
+            raise
 
     def start_service(self, url):
         proc = subprocess.Popen(
