@@ -11,11 +11,12 @@ export ANSIBLE_COLLECTIONS_PATH="$QS_VENV"
 
 qs_step() { printf '\n==> %s\n' "$*"; }
 
-# Run a command and print how long it took.
+# Run a command, print how long it took, and return the command's own exit status.
 qs_timed() {
-  local label=$1 start
+  local label=$1 start rc=0
   shift
   start=$EPOCHREALTIME
-  "$@"
+  "$@" || rc=$?
   awk -v a="$start" -v b="$EPOCHREALTIME" -v l="$label" 'BEGIN { printf "    [%s: %.1fs]\n", l, b - a }'
+  return "$rc"
 }
