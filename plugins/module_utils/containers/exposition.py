@@ -10,9 +10,19 @@ A sample is a dict with ``labels`` (id, name, image, optional pod/unit/compose_p
 from __future__ import annotations
 
 import json
-import math
 
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
+    PROMETHEUS_CONTENT_TYPE,
+    influx_key,
+    influx_measurement,
+    influx_tags,
+    influx_typed,
+    prom_family_header,
+    prom_labels,
+    prom_number,
+)
+
+__all__ = ["PROMETHEUS_CONTENT_TYPE", "to_influx", "to_json_lines", "to_prometheus"]
 
 # (prometheus name, type, help, section, field, scale). cAdvisor's names where one exists.
 PROMETHEUS_METRICS = (
@@ -77,28 +87,6 @@ DISK_METRICS = (
 _UNLIMITED_AS_ZERO = ("memory_limit_bytes", "pids_max")
 
 
-def escape_label_value(value):
-    """Prometheus label value escaping: backslash, double quote and newline."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _label_text(labels):
-    return ",".join(f'{key}="{escape_label_value(labels[key])}"' for key in sorted(labels))
-
-
-def format_value(value):
-    """A sample value the way Prometheus text format spells it."""
-    if isinstance(value, bool):
-        value = int(value)
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
 def to_prometheus(samples, extra_labels=None):
     """Prometheus text exposition 0.0.4 of container samples, grouped by metric family.
 
@@ -121,10 +109,9 @@ def to_prometheus(samples, extra_labels=None):
             labels.update(sample.get("labels") or {})
             if scale != 1:
                 value = value * scale
-            rows.append(f"{name}{{{_label_text(labels)}}} {format_value(value)}")
+            rows.append(f"{name}{prom_labels(labels)} {prom_number(value)}")
         if rows:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {mtype}")
+            lines.extend(prom_family_header(name, mtype, help_text))
             lines.extend(rows)
     for name, help_text, field in DISK_METRICS:
         rows = []
@@ -135,28 +122,11 @@ def to_prometheus(samples, extra_labels=None):
                 labels = dict(extra)
                 labels.update(sample.get("labels") or {})
                 labels["mountpoint"] = mount
-                rows.append(f"{name}{{{_label_text(labels)}}} {format_value(usage[field])}")
+                rows.append(f"{name}{prom_labels(labels)} {prom_number(usage[field])}")
         if rows:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} gauge")
+            lines.extend(prom_family_header(name, "gauge", help_text))
             lines.extend(rows)
     return "\n".join(lines) + "\n" if lines else ""
-
-
-def _influx_escape_key(value):
-    return str(value).replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _influx_escape_measurement(value):
-    return str(value).replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
-
-
-def _influx_field(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return f"{value}i"
-    return repr(float(value))
 
 
 def to_influx(samples, measurement="container"):
@@ -169,9 +139,7 @@ def to_influx(samples, measurement="container"):
     lines = []
     for sample in samples:
         tags = sample.get("labels") or {}
-        tag_text = "".join(
-            f",{_influx_escape_key(k)}={_influx_escape_key(tags[k])}" for k in sorted(tags) if tags[k] != ""
-        )
+        tag_text = influx_tags(tags)
         fields = {}
         for section in ("counters", "gauges", "rates"):
             for key, value in (sample.get(section) or {}).items():
@@ -184,8 +152,11 @@ def to_influx(samples, measurement="container"):
                         fields["disk_{}_{}".format(mount.strip("/").replace("/", "_") or "root", key)] = usage[key]
         if not fields:
             continue
-        field_text = ",".join(f"{_influx_escape_key(k)}={_influx_field(fields[k])}" for k in sorted(fields))
-        line = f"{_influx_escape_measurement(measurement)}{tag_text} {field_text}"
+        typed = ((k, influx_typed(fields[k])) for k in sorted(fields))
+        field_text = ",".join(f"{influx_key(k)}={text}" for k, text in typed if text is not None)
+        if not field_text:
+            continue
+        line = f"{influx_measurement(measurement)}{tag_text} {field_text}"
         if sample.get("timestamp_ns") is not None:
             line += " " + str(int(sample["timestamp_ns"]))
         lines.append(line)

@@ -12,10 +12,16 @@
 
 from __future__ import annotations
 
-import math
-import re
+from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
+    influx_float,
+    influx_key,
+    influx_measurement,
+    prom_family_header,
+    prom_labels,
+    prom_metric_name,
+    prom_number,
+)
 
-_INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 PROM_PREFIX = "isilon_stat_"
 
 
@@ -23,22 +29,7 @@ def prometheus_name(key, field=None):
     name = PROM_PREFIX + key.replace(".", "_")
     if field:
         name = name + "_" + field
-    return _INVALID.sub("_", name)
-
-
-def _prom_label_value(value):
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _prom_number(value):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(value)
+    return prom_metric_name(name)
 
 
 def prometheus_text(samples, descriptions=None, timestamps=False):
@@ -57,45 +48,18 @@ def prometheus_text(samples, descriptions=None, timestamps=False):
     heads = {}  # id(labels) -> (labels kept alive, formatted label set)
     for name in order:
         key, items = families[name]
-        help_text = descriptions.get(key) or ("OneFS statistic " + key)
-        lines.append("# HELP {} {}".format(name, help_text.replace("\\", "\\\\").replace("\n", "\\n")))
-        lines.append(f"# TYPE {name} gauge")
+        lines.extend(prom_family_header(name, "gauge", descriptions.get(key) or ("OneFS statistic " + key)))
         for s in items:
             labels = s["labels"]
             # Samples of one row share their labels dict: format each dict once.
             head = heads.get(id(labels))
             if head is None:
-                if labels:
-                    body = ",".join(
-                        '{}="{}"'.format(_INVALID.sub("_", k), _prom_label_value(v)) for k, v in sorted(labels.items())
-                    )
-                    head = heads[id(labels)] = (labels, "{" + body + "} ")
-                else:
-                    head = heads[id(labels)] = (labels, " ")
-            line = name + head[1] + _prom_number(s["value"])
+                head = heads[id(labels)] = (labels, prom_labels(labels) + " ")
+            line = name + head[1] + prom_number(s["value"])
             if timestamps and s.get("timestamp"):
                 line += " " + str(int(s["timestamp"]) * 1000)
             lines.append(line)
     return "\n".join(lines) + "\n" if lines else ""
-
-
-def _influx_escape_measurement(text):
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace(" ", "\\ ")
-
-
-def _influx_escape_tag(text):
-    return str(text).replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _influx_escape_field_key(text):
-    return text.replace("\\", "\\\\").replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
-
-
-def _influx_float(value):
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
-        return None
-    return repr(value)
 
 
 def influx_lines(samples):
@@ -117,7 +81,7 @@ def influx_lines(samples):
         if point is None:
             point = points[ident] = []
             order.append(ident)
-        text = _influx_float(s["value"])
+        text = influx_float(s["value"])
         if text is not None:
             point.append((s["field"] or "value", text))
     lines = []
@@ -126,10 +90,8 @@ def influx_lines(samples):
         if not fields:
             continue
         key, labels, stamp = ident
-        head = _influx_escape_measurement(key)
-        if labels:
-            head += "," + ",".join(f"{_influx_escape_tag(k)}={_influx_escape_tag(v)}" for k, v in labels if v != "")
-        body = ",".join(f"{_influx_escape_field_key(k)}={v}" for k, v in fields)
+        head = influx_measurement(key) + "".join(f",{influx_key(k)}={influx_key(v)}" for k, v in labels if v != "")
+        body = ",".join(f"{influx_key(k)}={v}" for k, v in fields)
         line = head + " " + body
         if stamp:
             line += " " + str(int(stamp) * 1000000000)
