@@ -13,10 +13,14 @@ with other package lists.
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import shlex
 import shutil
 import subprocess
-from collections.abc import Sequence
+import tarfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,20 +64,55 @@ def normalize_ref(image: str) -> str:
     return ref
 
 
+def _with_files(content: str, files: Mapping[str, bytes], entrypoint: Sequence[str]) -> str:
+    """Content hash of the package tar plus extra files and an entrypoint (the package hash alone without them)."""
+    if not files and not entrypoint:
+        return content
+    digest = hashlib.sha256(content.encode())
+    for name in sorted(files):
+        digest.update(b"\0" + name.encode() + b"\0" + files[name])
+    digest.update(b"\0entrypoint\0" + "\0".join(entrypoint).encode())
+    return digest.hexdigest()[:16]
+
+
+def _json_argv(argv: Sequence[str]) -> str:
+    """A shell-quoted compact JSON list: podman splits a ``--change`` value at spaces."""
+    return shlex.quote(json.dumps(list(argv), separators=(",", ":")))
+
+
+def _append_files(tar: Path, files: Mapping[str, bytes]) -> None:
+    """Add ``files`` (path inside the image -> content; executable under ``usr/bin/``) to the tar ``tar``."""
+    with tarfile.open(tar, "a") as archive:
+        for name in sorted(files):
+            info = tarfile.TarInfo(name.lstrip("/"))
+            info.size = len(files[name])
+            info.mode = 0o755 if name.lstrip("/").startswith(("usr/bin/", "usr/local/bin/")) else 0o644
+            info.mtime = 0
+            archive.addfile(info, io.BytesIO(files[name]))
+
+
 def ensure_image(
     host: TargetHost,
     user: str,
     image: str,
     packages: Sequence[str] = DEFAULT_PACKAGES,
     cmd: Sequence[str] = ("/usr/bin/python3",),
+    *,
+    files: Mapping[str, bytes] | None = None,
+    entrypoint: Sequence[str] = (),
 ) -> str:
     """Make ``image`` (``localhost/<name>:<tag>``) exist in ``user``'s rootless storage on ``host``.
 
-    Returns the full reference. Skips the import when the user's image has the same content hash.
+    ``files`` (path inside the image -> content; parent directories must exist in the Debian tree,
+    files under ``usr/bin/`` are executable) are added on top of the cached package tar at import time,
+    and ``entrypoint`` is set; both are part of the content hash. Returns the full reference. Skips the
+    import when the user's image has the same content hash.
     """
     ref = normalize_ref(image)
+    files = dict(files or {})
     with timed(f"image {ref}: rootfs/tar cache"):
         tar, content = image_tarball(packages)
+    content = _with_files(content, files, entrypoint)
     as_user = host.user_env(user)
     inspect = host.ssh(
         f"{as_user} podman image inspect --format '{{{{ index .Labels \"{LABEL}\" }}}}' {shlex.quote(ref)}",
@@ -88,9 +127,13 @@ def ensure_image(
         shutil.copyfile(tar, staged)
         staged.chmod(0o644)
         try:
+            if files:
+                _append_files(staged, files)
             changes = [f"--change=LABEL={LABEL}={content}"]
+            if entrypoint:
+                changes.append("--change=ENTRYPOINT=" + _json_argv(entrypoint))
             if cmd:
-                changes.append("--change=CMD=" + shlex.quote(str(list(cmd)).replace("'", '"')))
+                changes.append("--change=CMD=" + _json_argv(cmd))
             host.ssh(f"{as_user} podman import --quiet {' '.join(changes)} /{staged_rel} {shlex.quote(ref)}")
         finally:
             staged.unlink(missing_ok=True)

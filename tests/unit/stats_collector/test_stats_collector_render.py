@@ -29,7 +29,8 @@ HOST = {
     "stats_collector_instance": "monitor-01",
     "stats_collector__journal_mounts": ["/var/log/journal", "/run/log/journal"],
 }
-CLOUD = {"cloud_instance": "prometheus-prod-24-prod-eu-west-2.grafana.net", "cloud_user": 1234567}
+STACK = "prometheus-prod-24-prod-eu-west-2.grafana.net"
+CLOUD = {"cloud_instance": STACK, "cloud_user": 1234567}
 
 GOLDEN_CASES = {
     "cloud": {
@@ -57,9 +58,9 @@ GOLDEN_CASES = {
 # (case vars, the message must contain each of these)
 ERROR_CASES = {
     "cloud_instance_url": (
-        {**CLOUD, "cloud_instance": "https://prometheus-prod-24-prod-eu-west-2.grafana.net/api/prom", "cloud_api_token": CANARY},
+        {**CLOUD, "cloud_instance": f"https://{STACK}/api/prom", "cloud_api_token": CANARY},
         [
-            "cloud_instance 'https://prometheus-prod-24-prod-eu-west-2.grafana.net/api/prom' must be the host name only",
+            f"cloud_instance 'https://{STACK}/api/prom' must be the host name only",
             "Remove 'https://' and '/api/prom'",
             "cloud_instance: prometheus-prod-24-prod-eu-west-2.grafana.net",
         ],

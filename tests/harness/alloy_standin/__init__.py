@@ -1,0 +1,34 @@
+"""The Grafana Alloy STAND-IN image for tests (``localhost/qs-alloy-standin:test``); see ``standin.py``.
+
+``ensure_standin_image(host, user)`` imports Debian's python3 image (``harness.debian_images``) with
+``standin.py`` as ``/bin/alloy`` and Alloy's entrypoint and default command, so the role's quadlet runs
+it exactly as it would run ``docker.io/grafana/alloy``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.debian_images import ensure_image
+
+if TYPE_CHECKING:
+    from harness.target_host import TargetHost
+
+STANDIN_IMAGE = "localhost/qs-alloy-standin:test"
+PROGRAM = Path(__file__).resolve().parent / "standin.py"
+ENTRYPOINT = ("/bin/alloy",)
+CMD = ("run", "/etc/alloy/config.alloy", "--storage.path=/var/lib/alloy/data")
+
+
+def ensure_standin_image(host: TargetHost, user: str, image: str = STANDIN_IMAGE) -> str:
+    """Import the stand-in image for ``user`` on ``host`` (skipped when the same content is there)."""
+    return ensure_image(
+        host,
+        user,
+        image,
+        ["python3"],
+        CMD,
+        files={"usr/bin/alloy": PROGRAM.read_bytes()},
+        entrypoint=ENTRYPOINT,
+    )

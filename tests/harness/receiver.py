@@ -1,0 +1,231 @@
+"""A test receiver for pushes from the stats collector (or its stand-in): records who sent what.
+
+    python tests/harness/receiver.py start --address 10.213.N.1 --port 443 --tls --log FILE --pidfile FILE
+    python tests/harness/receiver.py stop --pidfile FILE
+
+``start`` forks a daemon bound only to ``--address`` (the machine side of a target's veth, or
+127.0.0.1), waits until it listens, prints ``{"pid", "url"}`` and returns; an existing live receiver
+with the same pidfile is reused. The daemon answers every POST with 204 and appends one JSON line per
+request to ``--log``: method, path, basic-auth user, the SHA-256 and length of the basic-auth password
+(never the password itself), a few headers and the JSON body. It stops by itself after
+``--lifetime`` seconds (default 1800) or on SIGTERM; ``stop`` sends that and waits. With ``--tls`` it
+serves HTTPS with a self-signed certificate made at start (in a private temporary directory).
+
+Python standard library plus ``cryptography`` (an ansible-core dependency) for ``--tls``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import datetime
+import hashlib
+import ipaddress
+import json
+import os
+import signal
+import ssl
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+RECORDED_HEADERS = ("user-agent", "content-type", "x-quadstats-standin")
+
+
+def self_signed(address: str, directory: Path) -> tuple[Path, Path]:
+    """A throw-away certificate and key for ``address`` in ``directory``."""
+    from cryptography import x509  # noqa: PLC0415 - only --tls needs it
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
+    from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quadstats test receiver")])
+    try:
+        alt = x509.IPAddress(ipaddress.ip_address(address))
+    except ValueError:
+        alt = x509.DNSName(address)
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def record_of(method: str, path: str, headers, body: bytes) -> dict:
+    """What the receiver keeps of one request (the password only as SHA-256 and length)."""
+    user = password = None
+    auth = headers.get("Authorization", "")
+    if auth.startswith("Basic "):
+        try:
+            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            user = "<undecodable>"
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = {"raw": body[:200].decode(errors="replace")}
+    return {
+        "time": time.time(),
+        "method": method,
+        "path": path,
+        "user": user,
+        "password_sha256": hashlib.sha256(password.encode()).hexdigest() if password is not None else None,
+        "password_length": len(password) if password is not None else None,
+        "headers": {h: headers.get(h) for h in RECORDED_HEADERS if headers.get(h) is not None},
+        "body": parsed,
+    }
+
+
+def make_handler(log_path: Path):
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            line = json.dumps(record_of("POST", self.path, self.headers, body))
+            with lock, log_path.open("a") as fh:
+                fh.write(line + "\n")
+            self.send_response(204)
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            self.wfile.write(b"quadstats test receiver\n")
+
+        def log_message(self, format: str, *args) -> None:
+            pass
+
+    return Handler
+
+
+def serve(args: argparse.Namespace, ready_fd: int | None) -> None:
+    log_path = Path(args.log).resolve()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.touch(mode=0o600)
+    server = ThreadingHTTPServer((args.address, args.port), make_handler(log_path))
+    with tempfile.TemporaryDirectory(prefix="qs-receiver-") as tmp:
+        if args.tls:
+            cert, key = self_signed(args.address, Path(tmp))
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+        Path(args.pidfile).write_text(f"{os.getpid()}\n")
+        if ready_fd is not None:
+            os.write(ready_fd, b"ok")
+            os.close(ready_fd)
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        timer = threading.Timer(args.lifetime, server.shutdown)
+        timer.daemon = True
+        timer.start()
+        try:
+            server.serve_forever(poll_interval=0.5)
+        finally:
+            server.server_close()
+            with contextlib.suppress(FileNotFoundError):
+                if Path(args.pidfile).read_text().strip() == str(os.getpid()):
+                    Path(args.pidfile).unlink()
+
+
+def live_pid(pidfile: Path) -> int | None:
+    """The pid in ``pidfile`` when that process is a receiver, else None."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+    return pid if "receiver" in cmdline else None
+
+
+def start(args: argparse.Namespace) -> int:
+    scheme = "https" if args.tls else "http"
+    url = f"{scheme}://{args.address}:{args.port}"
+    pid = live_pid(Path(args.pidfile))
+    if pid:
+        print(json.dumps({"pid": pid, "url": url, "reused": True}))
+        return 0
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:  # daemon: new session, stdio detached
+        os.close(read_fd)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        try:
+            serve(args, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        ok = pipe.read() == b"ok"
+    if not ok:
+        print(f"receiver failed to listen on {args.address}:{args.port}", file=sys.stderr)
+        return 1
+    print(json.dumps({"pid": child, "url": url, "reused": False}))
+    return 0
+
+
+def stop(args: argparse.Namespace) -> int:
+    pidfile = Path(args.pidfile)
+    pid = live_pid(pidfile)
+    if pid is None:
+        pidfile.unlink(missing_ok=True)
+        print("no receiver running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if live_pid(pidfile) != pid or not Path(f"/proc/{pid}").exists():
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+    print(f"receiver {pid} stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="receiver", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    st = sub.add_parser("start", help="start a receiver daemon and wait until it listens")
+    st.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
+    st.add_argument("--port", type=int, required=True)
+    st.add_argument("--tls", action="store_true", help="HTTPS with a throw-away self-signed certificate")
+    st.add_argument("--log", required=True, help="JSON lines file, one per request")
+    st.add_argument("--pidfile", required=True)
+    st.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
+    sp = sub.add_parser("stop", help="stop the receiver of a pidfile")
+    sp.add_argument("--pidfile", required=True)
+    args = parser.parse_args(argv)
+    if args.cmd == "start":
+        if not (args.address.startswith("10.213.") or args.address == "127.0.0.1"):
+            parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+        return start(args)
+    return stop(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
