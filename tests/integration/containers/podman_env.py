@@ -84,6 +84,7 @@ class Podman:
         proc = subprocess.Popen(
             ["podman", "system", "service", "--time=0", url],
             env={**os.environ, **self.env},
+            cwd=self.dir,  # conmon's "oom" marker lands here, not in the caller's directory
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -94,6 +95,8 @@ class Podman:
         proc = subprocess.run(
             ["podman", *args],
             env={**os.environ, **self.env},
+            # conmon (podman 4.3) writes an "oom" marker file into its inherited working directory.
+            cwd=self.dir,
             capture_output=True,
             text=True,
             timeout=timeout,
