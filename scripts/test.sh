@@ -3,7 +3,7 @@
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 cd "$QS_ROOT" || exit
-"$QS_ROOT/scripts/bootstrap.sh"
+qs_timed bootstrap "$QS_ROOT/scripts/bootstrap.sh"
 
 failed=()
 gate() {
