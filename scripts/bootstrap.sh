@@ -34,7 +34,7 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
 else
   rm -rf "$QS_VENV"
   "$python" -m venv "$QS_VENV"
-  "$QS_VENV/bin/pip" install -q --disable-pip-version-check -r requirements/controller.lock
+  "$QS_VENV/bin/pip" install -q --disable-pip-version-check -r requirements/controller.lock 2> >(qs_quiet_pip >&2)
   echo "$want" >"$stamp"
 fi
 

@@ -11,6 +11,9 @@ export ANSIBLE_COLLECTIONS_PATH="$QS_VENV"
 
 qs_step() { printf '\n==> %s\n' "$*"; }
 
+# Drop pip's "Location ... is ignored" lines, caused by find-links in this machine's pip.conf.
+qs_quiet_pip() { sed -u '/is ignored: it is neither a file nor a directory/d'; }
+
 # Run a command, print how long it took, and return the command's own exit status.
 qs_timed() {
   local label=$1 start rc=0

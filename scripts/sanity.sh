@@ -13,4 +13,4 @@ cd "$work" || exit
 # A git work tree lets ansible-test list exactly these files.
 git init -q && git add -A
 ansible-test sanity --python "$(python -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
-  --requirements --color no "$@"
+  --requirements --color no "$@" 2>&1 | qs_quiet_pip
