@@ -77,7 +77,7 @@ def record_of(method: str, path: str, headers, body: bytes) -> dict:
     auth = headers.get("Authorization", "")
     if auth.startswith("Basic "):
         try:
-            user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+            user, _sep, password = base64.b64decode(auth[6:]).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             user = "<undecodable>"
     try:
@@ -136,7 +136,7 @@ def serve(args: argparse.Namespace, ready_fd: int | None) -> None:
         if ready_fd is not None:
             os.write(ready_fd, b"ok")
             os.close(ready_fd)
-        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+        signal.signal(signal.SIGTERM, lambda *_args: threading.Thread(target=server.shutdown).start())
         timer = threading.Timer(args.lifetime, server.shutdown)
         timer.daemon = True
         timer.start()
@@ -196,7 +196,7 @@ def stop(args: argparse.Namespace) -> int:
         print("no receiver running")
         return 0
     os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
+    for _attempt in range(100):
         if live_pid(pidfile) != pid or not Path(f"/proc/{pid}").exists():
             break
         time.sleep(0.1)

@@ -1,7 +1,7 @@
 """The Grafana Alloy STAND-IN image for tests (``localhost/qs-alloy-standin:test``); see ``standin.py``.
 
 ``ensure_standin_image(host, user)`` imports Debian's python3 image (``harness.debian_images``) with
-``standin.py`` as ``/bin/alloy`` and Alloy's entrypoint and default command, so the role's quadlet runs
+``standin.py`` as ``/usr/bin/alloy`` (run by python3) and Alloy's default command, so the role's quadlet runs
 it exactly as it would run ``docker.io/grafana/alloy``.
 """
 
@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 STANDIN_IMAGE = "localhost/qs-alloy-standin:test"
 PROGRAM = Path(__file__).resolve().parent / "standin.py"
-ENTRYPOINT = ("/bin/alloy",)
+# Alloy's image runs /bin/alloy; the stand-in is a Python file (no shebang), so python3 runs it.
+ENTRYPOINT = ("/usr/bin/python3", "/usr/bin/alloy")
 CMD = ("run", "/etc/alloy/config.alloy", "--storage.path=/var/lib/alloy/data")
 
 

@@ -1,8 +1,7 @@
-#!/usr/bin/python3
 """STAND-IN for Grafana Alloy in tests: this is NOT Alloy and collects no metrics or logs.
 
 Grafana Alloy exists in no package source reachable from the test machine, so the molecule scenario
-of ``quadstats.stack.stats_collector`` runs this program as ``/bin/alloy`` in the image
+of ``quadstats.stack.stats_collector`` runs this program as ``/usr/bin/alloy`` in the image
 ``localhost/qs-alloy-standin:test``. It proves the wiring the real Alloy depends on and nothing more:
 
 * it is started like Alloy (``alloy run /etc/alloy/config.alloy --server.http.listen-addr=...
@@ -143,7 +142,7 @@ def count_start(storage: str) -> int:
     with open(path, "a") as fh:
         fh.write(f"{time.time():.0f}\n")
     with open(path) as fh:
-        return sum(1 for _ in fh)
+        return len(fh.read().splitlines())
 
 
 def deliver(endpoint: dict, report: dict) -> int:
@@ -198,7 +197,7 @@ def main(argv: list[str]) -> int:
     flags = dict(arg[2:].split("=", 1) for arg in argv[2:] if arg.startswith("--") and "=" in arg)
     listen = flags.get("server.http.listen-addr", "127.0.0.1:12345")
     storage = flags.get("storage.path", "/var/lib/alloy/data")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(0))
 
     host, port = listen.rsplit(":", 1)
     server = ThreadingHTTPServer((host, int(port)), Handler)

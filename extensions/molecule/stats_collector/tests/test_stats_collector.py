@@ -11,7 +11,8 @@ group, the host mounts read-only, the storage volume surviving restarts, /-/read
 127.0.0.1, restarts on token change, reboot, idempotence and removal. They do not prove that Alloy
 accepts the config, scrapes metrics or ships journal entries (see the golden tests and docs).
 
-The tests run in file order: state after converge, leak checks, reboot, idempotence, token change, removal.
+The tests run in file order: state after converge, leak checks, reboot, idempotence, token change,
+a switch to local mode with basic auth (its password also a credential), removal.
 """
 
 import hashlib
@@ -233,10 +234,51 @@ def test_token_change_restarts_the_unit_with_the_new_token(host, changed_token):
     assert_no_secret_on_host(host, new)
 
 
+@pytest.fixture
+def local_mode_vars():
+    """Extra vars switching the scenario to local mode with basic auth (a 0600 file, not the command line)."""
+    secret = f"qslocal-{os.urandom(8).hex()}"
+    path = EPHEMERAL / "local-mode.yml"
+    path.touch(mode=0o600)
+    receiver = "https://{{ qs_receiver_address }}"
+    path.write_text(
+        json.dumps(
+            {
+                "ha_vars": {},
+                "stats_collector_cloud_logs_instance": "",
+                "stats_collector_local_metrics_url": f"{receiver}/api/v1/write",
+                "stats_collector_local_logs_url": f"{receiver}/loki/api/v1/push",
+                "stats_collector_local_username": "collector",
+                "stats_collector_local_password": secret,
+            }
+        )
+    )
+    return path, secret
+
+
+def test_local_mode_with_basic_auth(host, local_mode_vars):
+    vars_file, secret = local_mode_vars
+    before_starts = latest_starts()
+    output = playbook("converge.yml", "-vvv", "-e", f"@{vars_file}")
+    assert secret not in output and canary() not in output, "a secret leaked into the -vvv output"
+    assert wait_for(lambda: unit_state(host) == "active")
+    metrics = wait_for(lambda: deliveries("/api/v1/write", after_starts=before_starts))
+    logs = wait_for(lambda: deliveries("/loki/api/v1/push", after_starts=before_starts))
+    assert metrics and logs, f"local mode delivered nothing: {received()[-2:]}"
+    for record in (metrics[-1], logs[-1]):
+        assert record["user"] == "collector"
+        assert record["password_sha256"] == sha256(secret)
+    local_credential = f"/var/lib/quadstats/{USER}/local_basic_auth_password"
+    assert host.file(local_credential).mode == 0o600
+    assert not host.file(CREDENTIAL).exists, "the cloud token stayed behind in local mode"
+    assert "LoadCredential=local_basic_auth_password:" in host.file(QUADLET).content_string
+    assert_no_secret_on_host(host, secret)
+
+
 def test_state_absent_removes_it_all(host):
     playbook("absent.yml")
     assert as_user(host, f"systemctl --user cat {UNIT}").rc != 0, "the unit still exists"
-    for path in (QUADLET, CONFIG_DIR, CREDENTIAL):
+    for path in (QUADLET, CONFIG_DIR, CREDENTIAL, f"/var/lib/quadstats/{USER}/local_basic_auth_password"):
         assert not host.file(path).exists, f"{path} left behind"
     assert as_user(host, f"podman container exists {CONTAINER}").rc == 1
     assert as_user(host, f"podman volume exists {VOLUME}").rc == 1
