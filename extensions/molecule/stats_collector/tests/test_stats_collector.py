@@ -12,7 +12,7 @@ group, the host mounts read-only, the storage volume surviving restarts, /-/read
 accepts the config, scrapes metrics or ships journal entries (see the golden tests and docs).
 
 The tests run in file order: state after converge, leak checks, reboot, idempotence, token change,
-a switch to local mode with basic auth (its password also a credential), removal.
+config change, a switch to local mode with basic auth (its password also a credential), removal.
 """
 
 import hashlib
@@ -232,6 +232,15 @@ def test_token_change_restarts_the_unit_with_the_new_token(host, changed_token):
     assert after, "no delivery after the token change"
     assert after[-1]["password_sha256"] == sha256(new)
     assert_no_secret_on_host(host, new)
+
+
+def test_config_change_restarts_the_unit(host):
+    before_pid = main_pid(host)
+    output = playbook("converge.yml", "-e", "stats_collector_scrape_interval=30s")
+    assert re.search(r"changed=[1-9]", output)
+    assert 'scrape_interval = "30s"' in host.file(f"{CONFIG_DIR}/config.alloy").content_string
+    assert wait_for(lambda: unit_state(host) == "active")
+    assert main_pid(host) != before_pid, "a changed config did not restart the unit"
 
 
 @pytest.fixture
