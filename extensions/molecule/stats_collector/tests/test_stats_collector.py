@@ -15,19 +15,24 @@ The tests run in file order: state after converge, leak checks, reboot, idempote
 config change, a switch to local mode with basic auth (its password also a credential), removal.
 """
 
-import hashlib
 import json
 import os
 import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 import testinfra.utils.ansible_runner
+from harness.molecule_checks import (
+    INVENTORY,
+    RootlessService,
+    canary,
+    canary_file,
+    ephemeral_dir,
+    playbook,
+    reboot,
+    sha256,
+    wait_for,
+)
 
-INVENTORY = os.environ["MOLECULE_INVENTORY_FILE"]
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
 USER = "quadstats"
@@ -40,62 +45,9 @@ CONFIG_DIR = f"/home/{USER}/.config/stats-collector"
 VOLUME = "stats-collector-data"
 IMAGE = "localhost/qs-alloy-standin:test"
 METRICS_USER, LOGS_USER = "1234567", "7654321"
-SCENARIO = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
-EPHEMERAL = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"])
-PROJECT = Path(os.environ["MOLECULE_PROJECT_DIRECTORY"])
-CANARY_FILE = EPHEMERAL / "canary"
+EPHEMERAL = ephemeral_dir()
 RECEIVER_LOG = EPHEMERAL / "receiver.jsonl"
-
-
-def canary():
-    return CANARY_FILE.read_text().strip()
-
-
-def sha256(text):
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def uid(host):
-    return host.user(USER).uid
-
-
-def as_user(host, command):
-    """Run a command as the rootless user with its systemd/podman environment."""
-    runtime = f"/run/user/{uid(host)}"
-    env = f"XDG_RUNTIME_DIR={runtime} DBUS_SESSION_BUS_ADDRESS=unix:path={runtime}/bus"
-    return host.run(f"cd / && runuser -u {USER} -- env {env} {command}")
-
-
-def playbook(name, *extra):
-    """Run a scenario playbook against the molecule inventory; return its full output."""
-    result = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", INVENTORY, SCENARIO / name, *extra],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output[-5000:]
-    return output
-
-
-def wait_for(predicate, timeout=120):
-    """Poll until predicate() is truthy (returns its last value); the timeout only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(1)
-
-
-def unit_state(host):
-    return as_user(host, f"systemctl --user is-active {UNIT}").stdout.strip()
-
-
-def main_pid(host):
-    return as_user(host, f"systemctl --user show -P MainPID {UNIT}").stdout.strip()
+SERVICE = RootlessService(USER, UNIT, CONTAINER)
 
 
 def received():
@@ -114,25 +66,16 @@ def latest_starts():
 
 
 def assert_no_secret_on_host(host, secret):
-    """The secret is nowhere but the credential file and the container's read-only mount."""
-    places = {
-        "podman inspect": as_user(host, f"podman inspect {CONTAINER}").stdout,
-        "systemctl --user show": as_user(host, f"systemctl --user show {UNIT}").stdout,
-        "the journal": host.run("journalctl --no-pager -o export").stdout,
-        "the container environment": as_user(host, f"podman exec {CONTAINER} env").stdout,
-        "process command lines": host.run("ps -eo args").stdout,
+    """Nowhere on the host, nor in the quadlet or the Alloy config the role wrote."""
+    files = {
         "the quadlet": host.file(QUADLET).content_string,
         "the Alloy config": host.file(f"{CONFIG_DIR}/config.alloy").content_string,
     }
-    for place, text in places.items():
-        assert text, f"{place}: nothing read, the check would prove nothing"
-        assert secret not in text, f"the secret leaked into {place}"
-    environ = host.run(f"grep -l -F -e {secret} /proc/[0-9]*/environ")
-    assert environ.stdout == "", f"the secret is in process environments: {environ.stdout}"
+    SERVICE.assert_no_secret(host, secret, files)
 
 
 def test_unit_active_and_ready_on_loopback_only(host):
-    assert wait_for(lambda: unit_state(host) == "active")
+    assert wait_for(lambda: SERVICE.state(host) == "active")
     fetch = "import urllib.request as u; print(u.urlopen('http://127.0.0.1:12345/-/ready').read().decode())"
     ready = host.run(f'python3 -c "{fetch}"')
     assert "ready" in ready.stdout, ready.stderr
@@ -184,13 +127,8 @@ def test_secret_leaks_nowhere_on_the_host(host):
 
 def test_unit_starts_again_after_reboot_with_its_storage(host):
     before = latest_starts()
-    subprocess.run(
-        [sys.executable, PROJECT / "tests" / "harness", "reboot", "--name", host.backend.get_hostname()],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    assert wait_for(lambda: unit_state(host) == "active")
+    reboot(host)
+    assert wait_for(lambda: SERVICE.state(host) == "active")
     # A new start counted on the same named volume, and it delivered again with the token.
     again = wait_for(lambda: deliveries("/api/prom/push", after_starts=before))
     assert again, f"no delivery after the reboot: {received()[-2:]}"
@@ -199,11 +137,11 @@ def test_unit_starts_again_after_reboot_with_its_storage(host):
 
 
 def test_converge_is_idempotent_and_silent_at_vvv(host):
-    pid = main_pid(host)
+    pid = SERVICE.main_pid(host)
     output = playbook("converge.yml", "-vvv")
     assert re.search(r"changed=0\s", output), output[-3000:]
     assert canary() not in output
-    assert main_pid(host) == pid, "an unchanged converge restarted the unit"
+    assert SERVICE.main_pid(host) == pid, "an unchanged converge restarted the unit"
 
 
 def test_check_mode_reports_no_change_on_a_converged_host(host):
@@ -216,18 +154,18 @@ def test_check_mode_reports_no_change_on_a_converged_host(host):
 def changed_token():
     old = canary()
     new = f"qscanary-changed-{os.urandom(8).hex()}"
-    CANARY_FILE.write_text(new)
+    canary_file().write_text(new)
     return old, new
 
 
 def test_token_change_restarts_the_unit_with_the_new_token(host, changed_token):
     old, new = changed_token
-    before_pid, before_starts = main_pid(host), latest_starts()
+    before_pid, before_starts = SERVICE.main_pid(host), latest_starts()
     output = playbook("converge.yml", "-vvv")
     assert old not in output and new not in output, "a token leaked into the -vvv output"
     assert re.search(r"changed=[1-9]", output)
-    assert wait_for(lambda: unit_state(host) == "active")
-    assert main_pid(host) != before_pid, "the unit was not restarted"
+    assert wait_for(lambda: SERVICE.state(host) == "active")
+    assert SERVICE.main_pid(host) != before_pid, "the unit was not restarted"
     after = wait_for(lambda: deliveries("/api/prom/push", after_starts=before_starts))
     assert after, "no delivery after the token change"
     assert after[-1]["password_sha256"] == sha256(new)
@@ -235,12 +173,12 @@ def test_token_change_restarts_the_unit_with_the_new_token(host, changed_token):
 
 
 def test_config_change_restarts_the_unit(host):
-    before_pid = main_pid(host)
+    before_pid = SERVICE.main_pid(host)
     output = playbook("converge.yml", "-e", "stats_collector_scrape_interval=30s")
     assert re.search(r"changed=[1-9]", output)
     assert 'scrape_interval = "30s"' in host.file(f"{CONFIG_DIR}/config.alloy").content_string
-    assert wait_for(lambda: unit_state(host) == "active")
-    assert main_pid(host) != before_pid, "a changed config did not restart the unit"
+    assert wait_for(lambda: SERVICE.state(host) == "active")
+    assert SERVICE.main_pid(host) != before_pid, "a changed config did not restart the unit"
 
 
 @pytest.fixture
@@ -270,7 +208,7 @@ def test_local_mode_with_basic_auth(host, local_mode_vars):
     before_starts = latest_starts()
     output = playbook("converge.yml", "-vvv", "-e", f"@{vars_file}")
     assert secret not in output and canary() not in output, "a secret leaked into the -vvv output"
-    assert wait_for(lambda: unit_state(host) == "active")
+    assert wait_for(lambda: SERVICE.state(host) == "active")
     metrics = wait_for(lambda: deliveries("/api/v1/write", after_starts=before_starts))
     logs = wait_for(lambda: deliveries("/loki/api/v1/push", after_starts=before_starts))
     assert metrics and logs, f"local mode delivered nothing: {received()[-2:]}"
@@ -286,12 +224,12 @@ def test_local_mode_with_basic_auth(host, local_mode_vars):
 
 def test_state_absent_removes_it_all(host):
     playbook("absent.yml")
-    assert as_user(host, f"systemctl --user cat {UNIT}").rc != 0, "the unit still exists"
+    assert SERVICE.run(host, f"systemctl --user cat {UNIT}").rc != 0, "the unit still exists"
     for path in (QUADLET, CONFIG_DIR, CREDENTIAL, f"/var/lib/quadstats/{USER}/local_basic_auth_password"):
         assert not host.file(path).exists, f"{path} left behind"
-    assert as_user(host, f"podman container exists {CONTAINER}").rc == 1
-    assert as_user(host, f"podman volume exists {VOLUME}").rc == 1
-    assert as_user(host, f"podman image exists {IMAGE}").rc == 1
+    assert SERVICE.run(host, f"podman container exists {CONTAINER}").rc == 1
+    assert SERVICE.run(host, f"podman volume exists {VOLUME}").rc == 1
+    assert SERVICE.run(host, f"podman image exists {IMAGE}").rc == 1
     assert "12345" not in host.run("ss -ltnH").stdout
     again = playbook("absent.yml")
     assert re.search(r"changed=0\s", again), again[-3000:]
