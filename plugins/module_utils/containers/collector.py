@@ -166,11 +166,7 @@ class Collector:
                 if entry is None:
                     out[ref["id"]] = ContainerGone(ref.get("name") or ref["id"], "not running any more")
                     continue
-                sample = self._base(ref, "api-libpod")
-                counters, gauges = api_parse.values_from_libpod_stats(entry)
-                sample["counters"] = keep_groups(counters, self.stat_groups)
-                sample["gauges"] = keep_groups(gauges, self.stat_groups)
-                out[ref["id"]] = sample
+                out[ref["id"]] = self._api_sample(ref, "api-libpod", api_parse.values_from_libpod_stats(entry))
             return out
         for ref in refs:
             try:
@@ -181,12 +177,16 @@ class Collector:
             except EngineApiError as exc:
                 out[ref["id"]] = StatsUnavailable(f"{ref.get('name') or ref['id']}: {exc}")
                 continue
-            sample = self._base(ref, "api-compat")
-            counters, gauges = api_parse.values_from_compat_stats(payload)
-            sample["counters"] = keep_groups(counters, self.stat_groups)
-            sample["gauges"] = keep_groups(gauges, self.stat_groups)
-            out[ref["id"]] = sample
+            out[ref["id"]] = self._api_sample(ref, "api-compat", api_parse.values_from_compat_stats(payload))
         return out
+
+    def _api_sample(self, ref, source, values):
+        """A sample from an engine API's (counters, gauges), limited to the requested groups."""
+        counters, gauges = values
+        sample = self._base(ref, source)
+        sample["counters"] = keep_groups(counters, self.stat_groups)
+        sample["gauges"] = keep_groups(gauges, self.stat_groups)
+        return sample
 
     def sample(self, refs):
         """One sample per ref: {id: sample dict, ContainerGone or StatsUnavailable}."""

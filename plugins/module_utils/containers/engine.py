@@ -169,6 +169,18 @@ class UnixApiClient:
             conn.close()
 
 
+def _description(engine):
+    """What an engine (stdlib or docker SDK client) tells about itself, the same for both."""
+    return {
+        "kind": engine.kind,
+        "version": engine.version,
+        "api_version": engine.api_version,
+        "rootless": engine.rootless,
+        "endpoint": engine.url,
+        "found_by": engine.origin,
+    }
+
+
 class Engine:
     """A Docker or Podman engine reached over a local unix socket."""
 
@@ -196,14 +208,7 @@ class Engine:
                     self.rootless = api_parse.rootless_from_info("docker", self.client.get_json("/info"))
             except ContainerStatsError:
                 self.rootless = None
-        return {
-            "kind": self.kind,
-            "version": self.version,
-            "api_version": self.api_version,
-            "rootless": self.rootless,
-            "endpoint": self.url,
-            "found_by": self.origin,
-        }
+        return _description(self)
 
     def close(self):
         self.client.close()
@@ -289,14 +294,7 @@ class SdkEngine:
                 self.rootless = api_parse.rootless_from_info("docker", self.api.info())
             except Exception:
                 self.rootless = None
-        return {
-            "kind": self.kind,
-            "version": self.version,
-            "api_version": self.api_version,
-            "rootless": self.rootless,
-            "endpoint": self.url,
-            "found_by": self.origin,
-        }
+        return _description(self)
 
     def close(self):
         self.api.close()
