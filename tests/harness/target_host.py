@@ -762,25 +762,20 @@ class TargetHost:
         if self.cgroup and (self.cgroup / "cgroup.kill").exists():
             with contextlib.suppress(OSError):
                 (self.cgroup / "cgroup.kill").write_text("1")
-        pids = [p for p in self._our_processes() if pid_alive(p)]
-        if not pids:
-            return
         # Killing the target's PID 1 takes its whole PID namespace with it; nspawn then exits.
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             if self._popen:
-                self._popen.poll()
+                self._popen.poll()  # reap nspawn so it stops counting as alive
             left = [p for p in self._our_processes() if pid_alive(p)]
             if not left:
                 return
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"{self.name}: processes survive SIGKILL: {left}")
             for pid in left:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: processes survive SIGKILL: {left}")
 
     @staticmethod
     def _umount_below(path: Path) -> None:
