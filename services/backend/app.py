@@ -17,6 +17,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from ansible_collections.quadstats.stack.services.backend import migrations
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
+from ansible_collections.quadstats.stack.services.backend.ingest import (
+    alertmanager,
+    journal,
+    loki,
+    metric,
+    remote_write,
+)
 from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo
 
 log = logging.getLogger("quadstats.backend")
@@ -120,4 +127,6 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             return JSONResponse(status_code=503, content={"status": "unavailable", "database": type(exc).__name__})
         return {"status": "ok", "database": "ok", "schema_version": version}
 
+    for module in (metric, journal, loki, remote_write, alertmanager):
+        app.include_router(module.router)
     return app

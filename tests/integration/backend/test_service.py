@@ -80,6 +80,12 @@ def test_entry_point_migrates_issues_tokens_and_serves(settings_data, tmp_path, 
             assert proc.poll() is None, "service exited early"
             assert time.monotonic() < deadline, "service not ready in 30 s"
             time.sleep(0.2)
+        # The seed's metrics-sender sends https://<host>:<token>@backend/metric: basic auth.
+        sent = httpx.post(
+            f"{base}/metric", json={"host": "web1", "name": "/", "type": "disk", "value": "12"}, auth=("web1", token)
+        )
+        assert sent.status_code == 200, sent.text
+        assert query("SELECT host, name, type, value FROM metrics") == [("web1", "/", "disk", "12")]
     finally:
         proc.send_signal(signal.SIGTERM)
         err = proc.communicate(timeout=30)[1]
