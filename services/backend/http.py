@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
 from ansible_collections.quadstats.stack.services.backend.auth import (
+    ANY_HOST,
     Principal,
     lookup_principal,
     token_from_authorization,
@@ -142,29 +144,48 @@ def decode_content(data: bytes, encoding: str | None, limit: int) -> bytes:
     raise bad_request("Content-Encoding", f"{enc!r} is not supported (identity, gzip, snappy)", 415)
 
 
-def make_principal_dependency() -> Callable[[Request], Awaitable[Principal]]:
-    async def principal(request: Request) -> Principal:
-        """Authenticate the request by its token (401 with a challenge when missing or unknown)."""
-        token = token_from_authorization(request.headers.get("authorization"))
-        if token is None:
-            raise HTTPException(
-                401,
-                "Authorization: send an ingest token as Bearer or basic-auth password",
-                {"WWW-Authenticate": AUTH_CHALLENGE},
-            )
-        async with request.app.state.pool.connection() as conn:
-            found = await lookup_principal(conn, token)
-        if found is None:
-            raise HTTPException(401, "Authorization: unknown token", {"WWW-Authenticate": AUTH_CHALLENGE})
-        return found
-
-    return principal
+async def authenticated(request: Request) -> Principal:
+    """Authenticate the request by its token (401 with a challenge when missing or unknown)."""
+    token = token_from_authorization(request.headers.get("authorization"))
+    if token is None:
+        detail = "Authorization: send an ingest token as Bearer or basic-auth password"
+        raise HTTPException(401, detail, {"WWW-Authenticate": AUTH_CHALLENGE})
+    async with request.app.state.pool.connection() as conn:
+        found = await lookup_principal(conn, token)
+    if found is None:
+        raise HTTPException(401, "Authorization: unknown token", {"WWW-Authenticate": AUTH_CHALLENGE})
+    return found
 
 
-def require_host(principal: Principal, host: str | None, field: str = "host") -> None:
-    """403 unless the token may report for ``host``."""
-    if host is None or not principal.may_report_for(host):
+# What every ingest endpoint declares: the authenticated sender, and its two refusals in OpenAPI.
+Sender = Annotated[Principal, Depends(authenticated)]
+AUTH_RESPONSES: dict[int | str, dict] = {
+    401: {"description": "no or unknown token"},
+    403: {"description": "token of another host"},
+}
+
+
+def binary_body(*content_types: str) -> dict:
+    """``openapi_extra`` for an endpoint that reads its raw body (protobuf and friends)."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {ct: {"schema": {"type": "string", "format": "binary"}} for ct in content_types},
+        }
+    }
+
+
+def require_host(principal: Principal, host: str | None, field: str = "host") -> str | None:
+    """The host a record is stored under: its own, else the token's host; 403 when the token may not report for it.
+
+    A ``*`` token may report for any host, and for none (``host`` stays None).
+    """
+    if principal.host == ANY_HOST:
+        return host
+    host = host or principal.host
+    if not principal.may_report_for(host):
         raise bad_request(field, f"this token may only report for host {principal.host!r}", 403)
+    return host
 
 
 def clean_text(value: str) -> str:

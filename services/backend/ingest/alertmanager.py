@@ -15,23 +15,22 @@ import json
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
-from ansible_collections.quadstats.stack.services.backend.auth import ANY_HOST, Principal
 from ansible_collections.quadstats.stack.services.backend.http import (
+    AUTH_RESPONSES,
+    Sender,
     bad_request,
     clean_json,
     clean_text,
-    make_principal_dependency,
     require_host,
 )
 from ansible_collections.quadstats.stack.services.backend.ingest.labels import host_of
 from ansible_collections.quadstats.stack.services.backend.ingest.metric import to_utc
 
 router = APIRouter(tags=["ingest"])
-principal = make_principal_dependency()
 MAX_LABEL = 1024
 MAX_ANNOTATION = 16 * 1024
 
@@ -89,12 +88,12 @@ ON CONFLICT (fingerprint) DO UPDATE SET
     status_code=200,
     response_class=Response,
     summary="Alertmanager API v2: post alerts (firing or resolved)",
-    responses={401: {"description": "no or unknown token"}, 403: {"description": "token of another host"}},
+    responses=AUTH_RESPONSES,
 )
 async def post_alerts(
     request: Request,
     alerts: Annotated[list[AlertIn], Body()],
-    who: Annotated[Principal, Depends(principal)],
+    who: Sender,
 ) -> Response:
     limit = request.app.state.settings.ingest.max_batch_items
     if len(alerts) > limit:
@@ -103,8 +102,7 @@ async def post_alerts(
     rows = {}
     for i, alert in enumerate(alerts):
         labels = clean_json(alert.labels)
-        if who.host != ANY_HOST:
-            require_host(who, host_of(labels), f"[{i}].labels.host")
+        require_host(who, host_of(labels), f"[{i}].labels.host")
         starts = alert.startsAt or now
         if alert.endsAt is not None and alert.endsAt < starts:
             starts = alert.endsAt

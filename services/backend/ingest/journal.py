@@ -15,23 +15,23 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NamedTuple
+from typing import Any, NamedTuple
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, Field, StrictStr
 
-from ansible_collections.quadstats.stack.services.backend.auth import ANY_HOST, Principal
+from ansible_collections.quadstats.stack.services.backend.auth import Principal
 from ansible_collections.quadstats.stack.services.backend.http import (
+    AUTH_RESPONSES,
+    Sender,
     bad_request,
     clean_json,
     clean_text,
-    make_principal_dependency,
     require_host,
 )
 
 router = APIRouter(tags=["ingest"])
-principal = make_principal_dependency()
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_MICROS = int((datetime(9999, 1, 1, tzinfo=UTC) - EPOCH).total_seconds()) * 1_000_000
 COLUMNS = ("time", "hash", "host", "unit", "container", "priority", "message", "source", "fields")
@@ -109,9 +109,7 @@ def parse_journal_lines(logs: str, who: Principal, max_items: int) -> list[Journ
             container = journal_text(entry.get("CONTAINER_NAME"))
         except ValueError as exc:
             raise bad_request(field, str(exc), 422) from None
-        if who.host != ANY_HOST:
-            host = host or who.host
-            require_host(who, host, f"{field}: _HOSTNAME")
+        host = require_host(who, host, f"{field}: _HOSTNAME")
         fields = clean_json(entry)
         fields["MESSAGE"] = message
         rows.append(
@@ -164,11 +162,9 @@ class JournalAccepted(BaseModel):
     "/journal",
     response_model=JournalAccepted,
     summary="Journal lines as the seed's metrics-sender sends them",
-    responses={401: {"description": "no or unknown token"}, 403: {"description": "token of another host"}},
+    responses=AUTH_RESPONSES,
 )
-async def post_journal(
-    request: Request, body: JournalIn, who: Annotated[Principal, Depends(principal)]
-) -> JournalAccepted:
+async def post_journal(request: Request, body: JournalIn, who: Sender) -> JournalAccepted:
     rows = parse_journal_lines(body.logs, who, request.app.state.settings.ingest.max_batch_items)
     new = await store_journal_rows(request.app.state.pool, rows)
     return JournalAccepted(accepted=new, duplicates=len(rows) - new)

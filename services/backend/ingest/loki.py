@@ -12,17 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from google.protobuf.message import DecodeError
 
-from ansible_collections.quadstats.stack.services.backend.auth import ANY_HOST, Principal
+from ansible_collections.quadstats.stack.services.backend.auth import Principal
 from ansible_collections.quadstats.stack.services.backend.http import (
+    AUTH_RESPONSES,
+    Sender,
     bad_request,
     clean_text,
     decode_content,
-    make_principal_dependency,
     require_host,
     snappy_decode,
 )
@@ -35,7 +36,6 @@ from ansible_collections.quadstats.stack.services.backend.ingest.journal import 
 from ansible_collections.quadstats.stack.services.backend.ingest.labels import host_of, parse_label_set
 
 router = APIRouter(tags=["ingest"])
-principal = make_principal_dependency()
 UNIT_LABELS = ("unit", "systemd_unit", "_systemd_unit", "service_name")
 CONTAINER_LABELS = ("container", "container_name")
 PRIORITY_LABELS = ("priority", "level", "detected_level", "severity")
@@ -67,10 +67,7 @@ def time_from_nanos(nanos: int) -> datetime:
 def make_row(labels: dict[str, str], nanos: int, line: str, metadata: dict[str, str], *, who: Principal, field: str):
     labels = {clean_text(k): clean_text(v) for k, v in labels.items()}
     line = clean_text(line)
-    host = host_of(labels)
-    if who.host != ANY_HOST:
-        host = host or who.host
-        require_host(who, host, f"{field}: host label")
+    host = require_host(who, host_of(labels), f"{field}: host label")
     try:
         when = time_from_nanos(nanos)
     except ValueError:
@@ -187,9 +184,9 @@ PUSH_BODY = {
     response_class=Response,
     summary="Loki push API (JSON, gzip JSON, or snappy protobuf as Grafana Alloy sends)",
     openapi_extra=PUSH_BODY,
-    responses={401: {"description": "no or unknown token"}, 403: {"description": "token of another host"}},
+    responses=AUTH_RESPONSES,
 )
-async def push(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
+async def push(request: Request, who: Sender) -> Response:
     limits = request.app.state.settings.ingest
     raw = await request.body()
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()

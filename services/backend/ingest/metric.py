@@ -15,19 +15,18 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Request
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, StrictStr, Tag, field_validator
 
-from ansible_collections.quadstats.stack.services.backend.auth import Principal
 from ansible_collections.quadstats.stack.services.backend.http import (
+    AUTH_RESPONSES,
+    Sender,
     bad_request,
     clean_text,
-    make_principal_dependency,
     require_host,
 )
 
 router = APIRouter(tags=["ingest"])
-principal = make_principal_dependency()
 MAX_TEXT = 255
 MAX_VALUE = 1024
 GO_ZERO_TIME = datetime(1, 1, 1, tzinfo=UTC)
@@ -132,12 +131,12 @@ class Accepted(BaseModel):
     "/metric",
     response_model=Accepted,
     summary="Report metrics (the seed's JSON: one object or a list)",
-    responses={401: {"description": "no or unknown token"}, 403: {"description": "token of another host"}},
+    responses=AUTH_RESPONSES,
 )
 async def post_metric(
     request: Request,
     body: Annotated[MetricBody, Body()],
-    who: Annotated[Principal, Depends(principal)],
+    who: Sender,
 ) -> Accepted:
     items = body if isinstance(body, list) else [body]
     limit = request.app.state.settings.ingest.max_batch_items

@@ -16,15 +16,16 @@ Stale markers and other non-finite values are ignored. Everything else in the re
 from __future__ import annotations
 
 import math
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from google.protobuf.message import DecodeError
 
-from ansible_collections.quadstats.stack.services.backend.auth import ANY_HOST, Principal
+from ansible_collections.quadstats.stack.services.backend.auth import Principal
 from ansible_collections.quadstats.stack.services.backend.http import (
+    AUTH_RESPONSES,
+    Sender,
     bad_request,
-    make_principal_dependency,
+    binary_body,
     require_host,
     snappy_decode,
 )
@@ -34,7 +35,6 @@ from ansible_collections.quadstats.stack.services.backend.ingest.labels import h
 from ansible_collections.quadstats.stack.services.backend.ingest.metric import MetricRow, upsert_metrics
 
 router = APIRouter(tags=["ingest"])
-principal = make_principal_dependency()
 HEARTBEAT_NAME = "host"
 AVAIL, SIZE = "node_filesystem_avail_bytes", "node_filesystem_size_bytes"
 PSEUDO_FSTYPES = frozenset(
@@ -95,10 +95,7 @@ def reduce_write_request(request, who: Principal) -> list[MetricRow]:
     filesystems: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
     for i, series in enumerate(request.timeseries):
         labels = {proto.text(label.name): proto.text(label.value) for label in series.labels}
-        host = host_of(labels)
-        if who.host != ANY_HOST:
-            host = host or who.host
-            require_host(who, host, f"timeseries[{i}]: host label")
+        host = require_host(who, host_of(labels), f"timeseries[{i}]: host label")
         samples = [(s.timestamp, s.value) for s in series.samples if math.isfinite(s.value)]
         if host is None or not samples:
             continue
@@ -127,23 +124,15 @@ def _time(millis: int, what: str):
         raise bad_request(f"samples of {what}", f"timestamp {millis} ms is out of range", 422) from None
 
 
-WRITE_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/x-protobuf": {"schema": {"type": "string", "format": "binary"}}},
-    }
-}
-
-
 @router.post(
     "/api/v1/write",
     status_code=204,
     response_class=Response,
     summary="Prometheus remote write 1.0 (keeps a heartbeat per host and disk usage per filesystem)",
-    openapi_extra=WRITE_BODY,
-    responses={401: {"description": "no or unknown token"}, 403: {"description": "token of another host"}},
+    openapi_extra=binary_body("application/x-protobuf"),
+    responses=AUTH_RESPONSES,
 )
-async def write(request: Request, who: Annotated[Principal, Depends(principal)]) -> Response:
+async def write(request: Request, who: Sender) -> Response:
     limits = request.app.state.settings.ingest
     encoding = (request.headers.get("content-encoding") or "snappy").strip().lower()
     if encoding != "snappy":
