@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from ansible_collections.quadstats.stack.services.backend.ingest import (
     metric,
     remote_write,
 )
+from ansible_collections.quadstats.stack.services.backend.retention import retention_loop
 from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo
 
 log = logging.getLogger("quadstats.backend")
@@ -84,7 +86,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     applied = await migrations.apply_migrations(conn)
                 log.info("schema at version %d (applied now: %s)", migrations.LATEST, applied or "none")
             app.state.pool = pool
-            yield
+            retention = settings.retention
+            task = asyncio.create_task(
+                retention_loop(pool, retention.journal_days, retention.interval_seconds, app.state.clock),
+                name="quadstats-retention",
+            )
+            app.state.retention_task = task
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         finally:
             await pool.close()
 
