@@ -12,14 +12,18 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import tempfile
 
 import pytest
 import snappy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
 
+# Hypothesis caches constants in ./.hypothesis; keep the working tree clean.
+set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "qs-backend-hypothesis"))
 EXAMPLES = int(os.environ.get("QS_FUZZ_EXAMPLES", "10000"))
 JSON_PATHS = ("/metric", "/journal", "/api/v2/alerts", "/loki/api/v1/push")
 RAW_PATHS = ("/loki/api/v1/push", "/api/v1/write")
