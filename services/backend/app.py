@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import AsyncConnectionPool
 
 from ansible_collections.quadstats.stack.services.backend import migrations
+from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
+from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
 from ansible_collections.quadstats.stack.services.backend.ingest import (
     alertmanager,
@@ -25,8 +27,9 @@ from ansible_collections.quadstats.stack.services.backend.ingest import (
     metric,
     remote_write,
 )
-from ansible_collections.quadstats.stack.services.backend.retention import retention_loop
-from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo
+from ansible_collections.quadstats.stack.services.backend.retention import retention_round
+from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo, telegram_token
+from ansible_collections.quadstats.stack.services.backend.tasks import periodic, stop_all
 
 log = logging.getLogger("quadstats.backend")
 VERSION = "0.1.0"
@@ -63,6 +66,40 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
 _LOC_NOISE = frozenset(("body", "query", "header", "path", "object", "list"))
 
 
+def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event) -> dict[str, asyncio.Task]:
+    """Start retention, alert evaluation and (when enabled) Telegram delivery rounds."""
+    clock = app.state.clock
+    retention, alerts, tg = settings.retention, settings.alerts, settings.telegram
+    rules = alerts.rules()
+
+    async def evaluation_round():
+        async with pool.connection() as conn:
+            await evaluate(conn, rules, clock(), notify=tg.enabled)
+
+    rounds = {
+        "retention": (retention.interval_seconds, lambda: retention_round(pool, retention.journal_days, clock)),
+        "evaluation": (alerts.evaluation_interval_seconds, evaluation_round),
+    }
+    app.state.telegram = None
+    if tg.enabled:
+        app.state.telegram = TelegramClient(
+            tg.api_base_url,
+            telegram_token(settings),
+            str(tg.chat_id),
+            timeout=tg.timeout_seconds,
+            verify=str(tg.ca_file) if tg.ca_file else True,
+        )
+
+        async def delivery_round():
+            return await deliver_one(pool, app.state.telegram, clock(), tg.max_attempts) is not None
+
+        rounds["delivery"] = (tg.poll_interval_seconds, delivery_round)
+    return {
+        name: asyncio.create_task(periodic(name, interval, round_, stop), name=f"quadstats-{name}")
+        for name, (interval, round_) in rounds.items()
+    }
+
+
 def _field_of(err: dict) -> str:
     """``[3].host``, ``labels.job``: the field an error is about, as a client spells it."""
     out = ""
@@ -86,18 +123,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     applied = await migrations.apply_migrations(conn)
                 log.info("schema at version %d (applied now: %s)", migrations.LATEST, applied or "none")
             app.state.pool = pool
-            retention = settings.retention
-            task = asyncio.create_task(
-                retention_loop(pool, retention.journal_days, retention.interval_seconds, app.state.clock),
-                name="quadstats-retention",
-            )
-            app.state.retention_task = task
+            stop = asyncio.Event()
+            app.state.tasks = background_tasks(app, settings, pool, stop)
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_all(stop, app.state.tasks.values())
+                if app.state.telegram is not None:
+                    await app.state.telegram.aclose()
         finally:
             await pool.close()
 

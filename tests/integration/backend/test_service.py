@@ -13,6 +13,7 @@ import httpx
 import pytest
 import yaml
 
+from ansible_collections.quadstats.stack.services.backend.migrations import LATEST
 from harness.timescaledb import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,7 +30,7 @@ def backend(*args, **kwargs):
 def test_healthz_reports_schema_version(client):
     answer = client.get("/healthz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "ok", "schema_version": 3}
+    assert answer.json() == {"status": "ok", "database": "ok", "schema_version": LATEST}
 
 
 def test_bad_config_exits_2_naming_every_setting(tmp_path):
