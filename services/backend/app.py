@@ -47,6 +47,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         min_size=db.pool_min_size,
         max_size=db.pool_max_size,
         kwargs={"autocommit": True},
+        check=AsyncConnectionPool.check_connection,  # a database restart leaves dead connections behind
         open=False,
         name="quadstats-backend",
     )

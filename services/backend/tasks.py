@@ -40,7 +40,7 @@ async def stop_all(stop: asyncio.Event, tasks: Iterable[asyncio.Task]) -> None:
     tasks = list(tasks)
     if not tasks:
         return
-    _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
+    pending = (await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS))[1]
     for task in pending:
         task.cancel()
     for task in pending:

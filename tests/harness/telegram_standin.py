@@ -2,7 +2,7 @@
 
 ``TelegramStandIn().start()`` listens on ``https://127.0.0.1:<port>`` with a fresh self-signed
 certificate (``ca_file`` for the client to trust). Every ``POST /bot<token>/sendMessage`` is
-recorded (``requests``: path, JSON body); answers follow ``script([...])`` in order, then ``ok``:
+recorded (``requests``: path, JSON body, the answer given); answers follow ``script([...])`` in order, then ``ok``:
 
 - ``"ok"`` — ``{"ok": true, "result": {...}}``
 - ``"429:N"`` — ``{"ok": false, "error_code": 429, "parameters": {"retry_after": N}}``
@@ -89,11 +89,16 @@ class TelegramStandIn:
                     body = json.loads(raw)
                 except ValueError:
                     body = None
+                answer = standin._next_answer()
                 with standin._lock:
                     standin.requests.append(
-                        {"path": self.path, "json": body, "content_type": self.headers.get("Content-Type")}
+                        {
+                            "path": self.path,
+                            "json": body,
+                            "content_type": self.headers.get("Content-Type"),
+                            "answer": answer,
+                        }
                     )
-                answer = standin._next_answer()
                 if answer.startswith("hang:"):
                     time.sleep(float(answer.split(":", 1)[1]))
                     return

@@ -79,7 +79,7 @@ def parse_number(value: str | None) -> float | None:
 
 def is_bad(metric: Metric, rules: Rules, now: datetime) -> bool:
     """The seed's rule for one metric at ``now``."""
-    threshold, ping_override, _ = rules.for_metric(metric.host, metric.name)
+    threshold, ping_override, _sustained = rules.for_metric(metric.host, metric.name)
     if metric.type == "disk":
         value = parse_number(metric.value)
         return value is None or value > threshold
@@ -94,7 +94,7 @@ def is_bad(metric: Metric, rules: Rules, now: datetime) -> bool:
 def decide(metric: Metric, rules: Rules, now: datetime) -> Decision:
     """Next state of ``metric``: fire after the condition held ``sustained`` seconds, recover at once."""
     bad = is_bad(metric, rules, now)
-    _, _, sustained = rules.for_metric(metric.host, metric.name)
+    sustained = rules.for_metric(metric.host, metric.name)[2]
     if not bad:
         return Decision(OK, None, OK if metric.state == ALERT else None)
     since = metric.condition_since or now

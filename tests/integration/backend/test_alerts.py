@@ -88,7 +88,7 @@ def test_one_evaluator_at_a_time_among_replicas(schema, query):
         report(query, f"h{i:02d}", "/", "disk", "99", at=NOW)
 
     async def go():
-        conns = [await psycopg.AsyncConnection.connect(schema, autocommit=True) for _ in range(3)]
+        conns = [await psycopg.AsyncConnection.connect(schema, autocommit=True) for _replica in range(3)]
         try:
             return await asyncio.gather(*(evaluate(c, Rules(), NOW) for c in conns))
         finally:

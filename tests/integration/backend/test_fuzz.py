@@ -38,7 +38,13 @@ scalars = st.one_of(st.none(), st.booleans(), numbers, hostile_text)
 any_json = st.recursive(
     scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4), max_leaves=12
 )
-maybe = lambda s: st.one_of(s, any_json)  # noqa: E731 - tiny local combinator
+
+
+def maybe(strategy):
+    """``strategy`` or any JSON value instead."""
+    return st.one_of(strategy, any_json)
+
+
 timestamps = st.one_of(st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()), hostile_text, numbers)
 
 metric = st.fixed_dictionaries(
