@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
 from ansible_collections.quadstats.stack.services.backend import migrations
@@ -27,6 +28,7 @@ from ansible_collections.quadstats.stack.services.backend.ingest import (
     metric,
     remote_write,
 )
+from ansible_collections.quadstats.stack.services.backend.observability import BackendMetrics, RequestMetricsMiddleware
 from ansible_collections.quadstats.stack.services.backend.retention import retention_round
 from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo, telegram_token
 from ansible_collections.quadstats.stack.services.backend.tasks import periodic, stop_all
@@ -89,6 +91,7 @@ def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event
             str(tg.chat_id),
             timeout=tg.timeout_seconds,
             verify=str(tg.ca_file) if tg.ca_file else True,
+            on_result=app.state.metrics.telegram_outcome,
         )
 
         async def delivery_round():
@@ -143,6 +146,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.metrics = BackendMetrics()
     app.add_middleware(BodyLimitMiddleware, limit=lambda: settings.ingest.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -174,6 +178,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             return JSONResponse(status_code=503, content={"status": "unavailable", "database": type(exc).__name__})
         return {"status": "ok", "database": "ok", "schema_version": version}
 
+    @app.get("/metrics", tags=["service"], summary="The service's own metrics (Prometheus text format)")
+    async def metrics(request: Request):
+        own = request.app.state.metrics
+        with contextlib.suppress(Exception):  # database figures are best effort: the rest still answers
+            async with request.app.state.pool.connection(timeout=5) as conn:
+                await own.refresh_from_database(conn)
+        return Response(own.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     for module in (metric, journal, loki, remote_write, alertmanager):
         app.include_router(module.router)
+    # Outermost: counts and times everything, including 413s from the body limit.
+    app.add_middleware(
+        RequestMetricsMiddleware,
+        metrics=app.state.metrics,
+        routes=frozenset(route.path for route in app.routes if hasattr(route, "path")),
+    )
     return app

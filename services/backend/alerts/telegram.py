@@ -29,15 +29,24 @@ class SendResult(NamedTuple):
 
 
 class TelegramClient:
-    def __init__(self, base_url: str, token: str, chat_id: str, *, timeout: float = 10.0, verify=True) -> None:
+    def __init__(
+        self, base_url: str, token: str, chat_id: str, *, timeout: float = 10.0, verify=True, on_result=None
+    ) -> None:
         self._url = f"{base_url.rstrip('/')}/bot{token}/sendMessage"
         self.chat_id = chat_id
         self._http = httpx.AsyncClient(timeout=timeout, verify=verify)
+        self._on_result = on_result  # e.g. the service's failure counters
+
+    async def send(self, text: str) -> SendResult:
+        result = await self._send(text)
+        if self._on_result is not None:
+            self._on_result(result)
+        return result
 
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, text: str) -> SendResult:
+    async def _send(self, text: str) -> SendResult:
         body = {"chat_id": self.chat_id, "text": text, "parse_mode": "HTML", "disable_web_page_preview": True}
         try:
             answer = await self._http.post(self._url, json=body)

@@ -27,7 +27,8 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "qs-backend-hypothes
 EXAMPLES = int(os.environ.get("QS_FUZZ_EXAMPLES", "10000"))
 JSON_PATHS = ("/metric", "/journal", "/api/v2/alerts", "/loki/api/v1/push")
 RAW_PATHS = ("/loki/api/v1/push", "/api/v1/write")
-FUZZED = {("post", p) for p in (*JSON_PATHS, *RAW_PATHS)} | {("get", "/healthz")}
+GET_PATHS = ("/healthz", "/metrics")
+FUZZED = {("post", p) for p in (*JSON_PATHS, *RAW_PATHS)} | {("get", p) for p in GET_PATHS}
 
 hostile_text = st.one_of(
     st.text(max_size=40),
@@ -145,7 +146,7 @@ def protobuf(draw, path):
 @st.composite
 def requests(draw, tokens):
     path = draw(st.sampled_from(sorted({p for _m, p in FUZZED})))
-    if path == "/healthz":
+    if path in GET_PATHS:
         return "get", path, {}, b""
     auth = draw(st.sampled_from(["web1", "any", "web1", "any", "none", "garbage", "basic"]))
     headers = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness.telegram_standin import TelegramStandIn
 from harness.timescaledb import free_tcp_port
@@ -134,6 +135,16 @@ def test_two_replicas_send_every_transition_once(service, standin, query):
     assert len(set(texts)) == 40
     assert query("SELECT count(*) FROM outbox WHERE sent_at IS NOT NULL") == [(40,)]
     assert query("SELECT count(*) FROM alert_events") == [(40,)]
+    assert sum(telegram_sends(r, "ok") for r in (first, second)) == 40  # visible in their own /metrics
+
+
+def telegram_sends(replica, outcome):
+    text = httpx.get(f"{replica.base}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "quadstats_backend_telegram_sends_total" and s.labels["outcome"] == outcome:
+                return s.value
+    return 0
 
 
 def test_killed_service_and_restarted_database_neither_lose_nor_repeat(service, standin, timescaledb, query):
@@ -147,6 +158,7 @@ def test_killed_service_and_restarted_database_neither_lose_nor_repeat(service, 
     standin.script([])  # Telegram back
     replica = service()
     wait_for(lambda: len(delivered(standin)) >= 5, what="5 alerts delivered after restart")
+    assert telegram_sends(replica, "ok") == 5
     # The running service survives a database restart, too.
     timescaledb.restart()
     wait_for(replica.healthy, what="healthy after the database restart")
