@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
-from ansible_collections.quadstats.stack.services.backend import migrations
+from ansible_collections.quadstats.stack.services.backend import journal_query, migrations
 from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
@@ -186,7 +186,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 await own.refresh_from_database(conn)
         return Response(own.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (metric, journal, loki, remote_write, alertmanager):
+    for module in (metric, journal, loki, remote_write, alertmanager, journal_query):
         app.include_router(module.router)
     # Outermost: counts and times everything, including 413s from the body limit.
     app.add_middleware(

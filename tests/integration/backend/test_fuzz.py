@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import tempfile
+from urllib.parse import urlencode
 
 import pytest
 import snappy
@@ -27,7 +28,7 @@ set_hypothesis_home_dir(os.path.join(tempfile.gettempdir(), "qs-backend-hypothes
 EXAMPLES = int(os.environ.get("QS_FUZZ_EXAMPLES", "10000"))
 JSON_PATHS = ("/metric", "/journal", "/api/v2/alerts", "/loki/api/v1/push")
 RAW_PATHS = ("/loki/api/v1/push", "/api/v1/write")
-GET_PATHS = ("/healthz", "/metrics")
+GET_PATHS = ("/healthz", "/metrics", "/api/v1/journal")
 FUZZED = {("post", p) for p in (*JSON_PATHS, *RAW_PATHS)} | {("get", p) for p in GET_PATHS}
 
 hostile_text = st.one_of(
@@ -147,7 +148,12 @@ def protobuf(draw, path):
 def requests(draw, tokens):
     path = draw(st.sampled_from(sorted({p for _m, p in FUZZED})))
     if path in GET_PATHS:
-        return "get", path, {}, b""
+        keys = st.sampled_from(
+            ["start", "end", "host", "unit", "container", "priority", "message", "order", "limit", "cursor", "x"]
+        )
+        query = draw(st.dictionaries(keys, hostile_text | numbers.map(str), max_size=4))
+        auth = {"Authorization": f"Bearer {tokens[draw(st.sampled_from(['any', 'web1']))]}"}
+        return "get", path + "?" + urlencode(query, errors="surrogatepass"), auth, b""
     auth = draw(st.sampled_from(["web1", "any", "web1", "any", "none", "garbage", "basic"]))
     headers = {}
     if auth in ("web1", "any"):
