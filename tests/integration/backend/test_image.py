@@ -1,0 +1,100 @@
+"""The backend on Debian trixie's own Python and libraries (the service image's package list).
+
+The package list is read from services/Containerfile's install line; the tree is debootstrapped
+(no registry here) and the collection's code is mounted where the Containerfile copies it. This
+is where pydantic 2.10.6, protobuf 3.21.12 and python-snappy 0.5.3 (not the dev venv's) run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import snappy
+import yaml
+from conftest import bearer
+
+from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.trixie_container import TrixieContainer, free_tcp_port
+
+REPO = Path(__file__).resolve().parents[3]
+COLLECTION = "/opt/quadstats/ansible_collections/quadstats/stack"
+pytestmark = pytest.mark.slow
+
+
+def containerfile_packages() -> list[str]:
+    text = (REPO / "services/Containerfile").read_text()
+    match = re.search(r"apt-get install -y --no-install-recommends ([^&]+)&&", text)
+    assert match, "services/Containerfile has no apt-get install line"
+    return match.group(1).split()
+
+
+@pytest.fixture
+def image_service(settings_data, tmp_path):
+    port = free_tcp_port()
+    box = TrixieContainer(containerfile_packages(), "localhost/qs-backend-service:trixie", "qs-backend-svc-")
+    secret = box.dir / "db-password"
+    secret.write_text(Path(settings_data["database"]["password_file"]).read_text())
+    secret.chmod(0o600)
+    os.chown(secret, 65534, 65534)
+    config = {**settings_data, "listen": {"host": "127.0.0.1", "port": port}}
+    config["database"] = {**config["database"], "password_file": "/run/secrets/db-password"}
+    (box.dir / "backend.yml").write_text(yaml.safe_dump(config))
+    (box.dir / "backend.yml").chmod(0o644)
+    box.dir.chmod(0o755)  # the container's user 65534 reads the mounted files
+    box.run(
+        [
+            "--user", "65534:65534", "-e", "PYTHONPATH=/opt/quadstats",
+            "-v", f"{REPO / 'plugins/module_utils'}:{COLLECTION}/plugins/module_utils:ro",
+            "-v", f"{REPO / 'services'}:{COLLECTION}/services:ro",
+            "-v", f"{box.dir / 'backend.yml'}:/etc/quadstats/backend.yml:ro",
+            "-v", f"{secret}:/run/secrets/db-password:ro",
+        ],
+        ["python3", "-B", "-m", "ansible_collections.quadstats.stack.services.backend"],
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert box.state() == "running", box.logs()
+            assert time.monotonic() < deadline, box.logs()
+            time.sleep(0.3)
+        yield box, base
+    finally:
+        box.stop()
+
+
+def test_service_runs_on_trixie_packages(image_service, make_token, query):
+    box, base = image_service
+    script = "import sys, pydantic, fastapi; print(sys.version.split()[0], pydantic.VERSION, fastapi.__version__)"
+    versions = box.podman("exec", box.name, "python3", "-c", script).stdout.split()
+    assert versions[0].startswith("3.13")
+    assert versions[1].startswith("2.10")  # not the dev venv's pydantic
+    token = make_token("*")
+    sent = httpx.post(
+        f"{base}/metric", json={"host": "web1", "name": "/", "type": "disk", "value": 91}, headers=bearer(token)
+    )
+    assert sent.status_code == 200, sent.text
+    bad = httpx.post(f"{base}/metric", json={"host": "web1", "type": "cpu"}, headers=bearer(token))
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"name", "type"}
+    request = proto.messages(lenient=False)["PushRequest"]()
+    entry = request.streams.add(labels='{host="web1"}').entries.add(line="from alloy")
+    entry.timestamp.seconds = 1_764_500_000
+    pushed = httpx.post(
+        f"{base}/loki/api/v1/push",
+        content=snappy.compress(request.SerializeToString()),
+        headers={**bearer(token), "Content-Type": "application/x-protobuf"},
+    )
+    assert pushed.status_code == 204, pushed.text
+    assert query("SELECT value FROM metrics") == [("91",)]
+    assert query("SELECT message FROM journal") == [("from alloy",)]
