@@ -20,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 from ansible_collections.quadstats.stack.services.backend import journal_query, migrations
 from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
+from ansible_collections.quadstats.stack.services.backend.auth import TokenCache
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
 from ansible_collections.quadstats.stack.services.backend.ingest import (
     alertmanager,
@@ -147,6 +148,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.state.settings = settings
     app.state.clock = clock
     app.state.metrics = BackendMetrics()
+    app.state.token_cache = TokenCache()
     app.add_middleware(BodyLimitMiddleware, limit=lambda: settings.ingest.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
