@@ -77,6 +77,9 @@ class AlertSettings(_Section):
     ping_default_minutes: float = Field(5, gt=0, description="a ping older than this alerts (unless it says otherwise)")
     sustained_seconds: int = Field(0, ge=0, le=7 * 86400, description="the condition must hold this long to fire")
     overrides: tuple[OverrideSettings, ...] = ()
+    expire_after_days: float = Field(
+        0, ge=0, le=3650, description="forget metrics not reported for this long (0: never), e.g. removed containers"
+    )
 
     def rules(self):
         from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules  # noqa: PLC0415
@@ -86,6 +89,7 @@ class AlertSettings(_Section):
             self.ping_default_minutes,
             self.sustained_seconds,
             tuple(Override(**o.model_dump()) for o in self.overrides),
+            self.expire_after_days,
         )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import (
@@ -50,6 +50,15 @@ async def evaluate(conn, rules: Rules, now: datetime, *, notify: bool = True) ->
         cur = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ENGINE_LOCK,))
         if not (await cur.fetchone())[0]:
             return None
+        if rules.expire_after_days > 0:
+            cur = await conn.execute(
+                "DELETE FROM metrics WHERE reported_at < %s RETURNING host, name",
+                (now - timedelta(days=rules.expire_after_days),),
+            )
+            gone = await cur.fetchall()
+            if gone:
+                log.info("forgot %d metric(s) not reported for %s days: %s", len(gone), rules.expire_after_days,
+                         ", ".join(f"{h}/{n}" for h, n in gone[:20]))  # fmt: skip
         silences = await active_silences(conn, now)
         # Byte order (COLLATE "C") = Python's sort order, the order ingest locks rows in: no deadlocks.
         cur = await conn.execute(

@@ -41,6 +41,7 @@ class Rules:
     ping_default_minutes: float = 5.0
     sustained_seconds: int = 0
     overrides: tuple[Override, ...] = ()
+    expire_after_days: float = 0  # 0: never
 
     def for_metric(self, host: str, name: str) -> tuple[float, float | None, int]:
         """(disk threshold, ping minutes override or None, sustained seconds) for one metric; later overrides win."""

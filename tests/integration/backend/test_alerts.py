@@ -83,6 +83,16 @@ def test_sustained_window_and_silences(schema, query):
     assert [r[0] for r in query("SELECT text FROM outbox")] == ["<b>Alert:</b> web1 - / Value: 95"]
 
 
+def test_metrics_not_reported_for_n_days_are_forgotten(schema, query):
+    report(query, "web1", "container old-app", "ping", None, at=NOW - timedelta(days=3))
+    report(query, "web1", "host", "ping", None, at=NOW)
+    fired = run_eval(schema, NOW, Rules(expire_after_days=2))
+    assert fired == []  # forgotten before it could alert
+    assert query("SELECT name FROM metrics") == [("host",)]
+    report(query, "web1", "container old-app", "ping", None, at=NOW - timedelta(days=3))
+    assert [t.name for t in run_eval(schema, NOW, Rules())] == ["container old-app"]  # 0 = never forget
+
+
 def test_one_evaluator_at_a_time_among_replicas(schema, query):
     for i in range(50):
         report(query, f"h{i:02d}", "/", "disk", "99", at=NOW)
