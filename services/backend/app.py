@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNREACHABLE, QuadstatsError
 from ansible_collections.quadstats.stack.services.backend import journal_query, migrations
 from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
@@ -36,6 +37,10 @@ from ansible_collections.quadstats.stack.services.backend.tasks import periodic,
 
 log = logging.getLogger("quadstats.backend")
 VERSION = "0.1.0"
+
+
+class DatabaseUnreachable(QuadstatsError):
+    kind = KIND_UNREACHABLE
 
 
 def utc_now() -> datetime:
@@ -58,10 +63,9 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         await pool.open(wait=True, timeout=3 * db.connect_timeout)
     except Exception as exc:
         await pool.close()
-        raise migrations.MigrationError(
+        raise DatabaseUnreachable(
             f"database {db.user}@{db.host}:{db.port}/{db.dbname} unreachable ({type(exc).__name__}):"
-            " check settings database.host, database.port, database.user and database.password_file",
-            kind="unreachable",
+            " check settings database.host, database.port, database.user and database.password_file"
         ) from None
     return pool
 
