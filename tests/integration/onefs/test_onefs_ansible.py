@@ -73,6 +73,22 @@ CONN
 CONN
       check_mode: true
       register: check_r
+    # The aliases of host, and the facts later tasks read without register.
+    - quadstats.stack.onefs_stats:
+        hostname: 127.0.0.1
+        port: "{{ sim_port }}"
+        username: statsreader
+        password: "{{ sim_password }}"
+        ca_path: "{{ sim_ca }}"
+        groups: [cluster_health_stats]
+    - quadstats.stack.onefs_info:
+        onefs_host: 127.0.0.1
+        port: "{{ sim_port }}"
+        username: statsreader
+        password: "{{ sim_password }}"
+        ca_path: "{{ sim_ca }}"
+    - ansible.builtin.set_fact:
+        facts_seen: "{{ {'onefs': ansible_facts.quadstats_onefs, 'info': ansible_facts.quadstats_onefs_info} }}"
     - quadstats.stack.onefs_stats:
         keys: [node.load.1min, node.load.1mn]
 CONN
@@ -200,7 +216,7 @@ CONN
                       'unreach': unreach_r, 'info': info_r, 'info_bad': info_bad_r,
                       'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs,
                       'lookup_error': lookup_error, 'faulty': faulty_r, 'malformed': malformed_r,
-                      'small_uri': small_uri_r, 'slow': slow_r} | to_json }}"
+                      'small_uri': small_uri_r, 'slow': slow_r, 'facts': facts_seen} | to_json }}"
 """.replace("CONN\n", CONN.lstrip("\n"))
 
 
@@ -251,7 +267,27 @@ def test_stats_values_are_the_simulated_values(ran):
     assert f'isilon_stat_cluster_cpu_user_avg{{cluster="simcluster"}} {cpu}' in res["prometheus"]
     assert "isilon_stat_cluster_protostats_nfs_op_rate{" in res["prometheus"]
     stamp = int(sim.model.bucket("cluster.cpu.user.avg", now)[1])
-    assert f"cluster.cpu.user.avg,cluster=simcluster value={float(cpu)!r} {stamp}000000000" in res["influx"]
+    assert f"cluster.cpu.user.avg,cluster=simcluster value={float(cpu)!r} {stamp}000000000\n" in res["influx"]
+    assert res["influx"].endswith("\n")
+    assert res["prometheus"].endswith("\n")
+    assert res["ansible_facts"]["quadstats_onefs"] == {
+        "SimCluster": {name: res[name] for name in ("cluster", "stats", "errors", "unknown_keys")}
+    }
+
+
+def test_aliases_of_host_and_facts_seen_by_later_tasks(ran):
+    sim, facts = ran["sim"], ran["out"]["facts"]
+    (entry,) = facts["onefs"].values()
+    assert list(facts["onefs"]) == ["SimCluster"]
+    assert {s["name"] for s in entry["stats"]} == {
+        "cluster.health",
+        "cluster.node.count.all",
+        "cluster.node.count.down",
+    }
+    assert entry["cluster"]["nodes_down"] == []
+    info = facts["info"]["SimCluster"]
+    assert [n["devid"] for n in info["cluster"]["nodes"]] == [n.devid for n in sim.model.nodes]
+    assert info["metadata"] == {}
 
 
 def test_check_mode_runs_and_filters_nodes(ran):
@@ -278,6 +314,10 @@ def test_actionable_failures(ran):
     assert out["badpw"]["error_kind"] == "authentication"
     assert "ISI_PRIV_STATISTICS" in out["forbidden"]["msg"]
     assert out["forbidden"]["status"] == 403
+    assert out["forbidden"]["error_kind"] == "permission"
+    assert "?" not in out["forbidden"]["msg"]
+    assert out["tls"]["error_kind"] == "tls"
+    assert out["unreach"]["error_kind"] == "unreachable"
     assert "validate_certs" in out["tls"]["msg"]
     assert "ca_path" in out["tls"]["msg"]
     assert f"127.0.0.1:{ran['closed_port']}" in out["unreach"]["msg"]
@@ -304,8 +344,8 @@ def test_faults_through_the_modules(ran):
     assert small["unknown_keys"] == ["node.load.5min"]
     wanted = 4 + 7 + 28 + 12 + 11 - 1
     assert len({s["name"] for s in small["stats"]}) == wanted
-    assert "timeout" in out["slow"]["msg"]
-    assert out["slow"]["error_kind"] == "unreachable"
+    assert "raise the timeout option" in out["slow"]["msg"]
+    assert out["slow"]["error_kind"] == "timeout"
 
 
 def test_info_identity_nodes_and_metadata(ran):
@@ -378,3 +418,76 @@ def test_precheck_fails_on_down_node_high_cpu_and_low_space(tmp_path, sim_factor
     proc = precheck(tmp_path, full, onefs_precheck_min_free_percent=5)
     assert proc.returncode != 0
     assert "Only 4.0 % of /ifs is available, below the 5 % threshold" in proc.stdout
+
+
+def ansible_env(tmp_path, **extra):
+    env = dict(
+        os.environ,
+        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv"),
+        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_path, sim_factory):
+    """docs/onefs.md's ad-hoc recipe: credentials in ONEFS_*, host alias on -a, facts cached for later plays."""
+    sim = sim_factory()
+    cache = tmp_path / "facts"
+    env = ansible_env(
+        tmp_path,
+        ONEFS_USERNAME="statsreader",
+        ONEFS_PASSWORD=DEFAULT_CANARY,
+        ANSIBLE_CACHE_PLUGIN="jsonfile",
+        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
+        ANSIBLE_GATHERING="explicit",
+    )
+    args = f"hostname=127.0.0.1 port={sim.port} ca_path={sim.ca_path} keys=ifs.bytes.free,node.load.1min"
+    common = ["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
+    proc = subprocess.run(
+        [str(BIN / "ansible"), "localhost", *common, "-m", "quadstats.stack.onefs_stats", "-a", args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SUCCESS" in proc.stdout
+    assert DEFAULT_CANARY not in proc.stdout + proc.stderr
+    # a later play reads the cached fact without running the module or register
+    play = tmp_path / "later.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n"
+        '        msg: "nodes up {{ ansible_facts.quadstats_onefs.SimCluster.cluster.nodes_up }}, free {{\n'
+        "          ansible_facts.quadstats_onefs.SimCluster.stats | selectattr('name', 'eq', 'ifs.bytes.free')\n"
+        "          | map(attribute='value') | first }}\"\n"
+    )
+    later = subprocess.run(
+        [str(BIN / "ansible-playbook"), *common, str(play)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert later.returncode == 0, later.stdout[-3000:]
+    free = sim.model.value("ifs.bytes.free", 0, sim.clock.now())
+    assert f"nodes up [1, 2, 3, 4], free {free}" in later.stdout
+    # without the environment the module names what is missing; nothing was echoed that is secret
+    env.pop("ONEFS_PASSWORD")
+    missing = subprocess.run(
+        [str(BIN / "ansible"), "localhost", *common, "-m", "quadstats.stack.onefs_stats", "-a", args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert missing.returncode != 0
+    assert "password" in missing.stdout
