@@ -155,6 +155,11 @@ CONN
         lookup_vars: "{{ query('quadstats.stack.onefs_stat', 'cluster.cpu.user.avg', 'node.load.1min') }}"
         lookup_kwargs: "{{ lookup('quadstats.stack.onefs_stat', 'ifs.bytes.free', host='127.0.0.1',
                            port=sim_port, username='statsreader', password=sim_password, ca_path=sim_ca) }}"
+    - ansible.builtin.set_fact:
+        lookup_alias: "{{ lookup('quadstats.stack.onefs_stat', 'ifs.bytes.free', hostname='127.0.0.1') }}"
+      vars:  # the keyword alias must win over a variable naming a host that does not resolve
+        onefs_host: nowhere.invalid
+        onefs_retries: 0
     - block:
         - ansible.builtin.set_fact:
             never: "{{ lookup('quadstats.stack.onefs_stat', 'node.load.1mn') }}"
@@ -214,7 +219,7 @@ CONN
         content: "{{ {'stats': stats_r, 'check': check_r, 'unknown': unknown_r, 'loose': loose_r,
                       'badpw': badpw_r, 'forbidden': forbidden_r, 'tls': tls_r, 'insecure': insecure_r,
                       'unreach': unreach_r, 'info': info_r, 'info_bad': info_bad_r,
-                      'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs,
+                      'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs, 'lookup_alias': lookup_alias,
                       'lookup_error': lookup_error, 'faulty': faulty_r, 'malformed': malformed_r,
                       'small_uri': small_uri_r, 'slow': slow_r, 'facts': facts_seen} | to_json }}"
 """.replace("CONN\n", CONN.lstrip("\n"))
@@ -368,6 +373,7 @@ def test_lookup_values(ran):
     assert cpu == sim.model.value("cluster.cpu.user.avg", 0, now)
     assert load == {str(n.lnn): sim.model.value("node.load.1min", n.devid, now) for n in sim.model.nodes}
     assert out["lookup_kwargs"] == sim.model.value("ifs.bytes.free", 0, now)
+    assert out["lookup_alias"] == out["lookup_kwargs"]
     assert "node.load.1mn" in out["lookup_error"]
     assert "node.load.1min" in out["lookup_error"]
 
@@ -491,3 +497,32 @@ def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_pa
     )
     assert missing.returncode != 0
     assert "password" in missing.stdout
+
+
+def test_ad_hoc_with_the_password_from_a_vaulted_vars_file(tmp_path, sim_factory):
+    """docs/onefs.md's second recipe: -e @vault-file and password={{ onefs_password }} on -a."""
+    sim = sim_factory()
+    env = ansible_env(tmp_path)
+    (tmp_path / "vault-pass").write_text("not-the-onefs-password\n")
+    vars_file = tmp_path / "onefs-vault.yml"
+    vars_file.write_text(f"onefs_password: {DEFAULT_CANARY}\n")
+    vault = ["--vault-password-file", str(tmp_path / "vault-pass")]
+    subprocess.run([str(BIN / "ansible-vault"), "encrypt", *vault, str(vars_file)], env=env, check=True, timeout=60)
+    assert DEFAULT_CANARY not in vars_file.read_text()
+    args = f"onefs_host=127.0.0.1 port={sim.port} ca_path={sim.ca_path} username=statsreader"
+    proc = subprocess.run(
+        [
+            *(str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", *vault),
+            *("-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{vars_file}"),
+            *("-m", "quadstats.stack.onefs_info", "-a", args + " password={{ onefs_password }}"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SUCCESS" in proc.stdout
+    assert "quadstats_onefs_info:" in proc.stdout
+    assert DEFAULT_CANARY not in proc.stdout + proc.stderr
