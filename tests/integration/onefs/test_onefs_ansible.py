@@ -18,9 +18,8 @@ ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
 
-def run_playbook(tmp_path, playbook, extra_vars, *args):
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(extra_vars))
+def ansible_env(tmp_path, **extra):
+    """The environment of an ansible command on this tree; ONEFS_* only when given."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -30,16 +29,24 @@ def run_playbook(tmp_path, playbook, extra_vars, *args):
         ANSIBLE_DEPRECATION_WARNINGS="0",
         PATH=f"{BIN}:{os.environ.get('PATH', '')}",
     )
-    env.pop("ONEFS_PASSWORD", None)
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), "-e", f"@{vars_file}", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    for name in ("ONEFS_HOST", "ONEFS_USERNAME", "ONEFS_PASSWORD"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run(command, *args, env):
+    """An ansible command (``ansible``, ``ansible-playbook``…) on localhost with the venv's Python."""
+    local = ("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
+    return subprocess.run(
+        [str(BIN / command), *local, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
-    return proc
+
+
+def run_playbook(tmp_path, playbook, extra_vars, *args):
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    return run("ansible-playbook", str(playbook), "-e", f"@{vars_file}", *args, env=ansible_env(tmp_path))
 
 
 CONN = """
@@ -426,20 +433,6 @@ def test_precheck_fails_on_down_node_high_cpu_and_low_space(tmp_path, sim_factor
     assert "Only 4.0 % of /ifs is available, below the 5 % threshold" in proc.stdout
 
 
-def ansible_env(tmp_path, **extra):
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
-        ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".venv"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_DEPRECATION_WARNINGS="0",
-        PATH=f"{BIN}:{os.environ.get('PATH', '')}",
-    )
-    env.update(extra)
-    return env
-
-
 def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_path, sim_factory):
     """docs/onefs.md's ad-hoc recipe: credentials in ONEFS_*, host alias on -a, facts cached for later plays."""
     sim = sim_factory()
@@ -453,15 +446,7 @@ def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_pa
         ANSIBLE_GATHERING="explicit",
     )
     args = f"hostname=127.0.0.1 port={sim.port} ca_path={sim.ca_path} keys=ifs.bytes.free,node.load.1min"
-    common = ["-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}"]
-    proc = subprocess.run(
-        [str(BIN / "ansible"), "localhost", *common, "-m", "quadstats.stack.onefs_stats", "-a", args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run("ansible", "localhost", "-m", "quadstats.stack.onefs_stats", "-a", args, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "SUCCESS" in proc.stdout
     assert DEFAULT_CANARY not in proc.stdout + proc.stderr
@@ -474,27 +459,13 @@ def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_pa
         "          ansible_facts.quadstats_onefs.SimCluster.stats | selectattr('name', 'eq', 'ifs.bytes.free')\n"
         "          | map(attribute='value') | first }}\"\n"
     )
-    later = subprocess.run(
-        [str(BIN / "ansible-playbook"), *common, str(play)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    later = run("ansible-playbook", str(play), env=env)
     assert later.returncode == 0, later.stdout[-3000:]
     free = sim.model.value("ifs.bytes.free", 0, sim.clock.now())
     assert f"nodes up [1, 2, 3, 4], free {free}" in later.stdout
     # without the environment the module names what is missing; nothing was echoed that is secret
     env.pop("ONEFS_PASSWORD")
-    missing = subprocess.run(
-        [str(BIN / "ansible"), "localhost", *common, "-m", "quadstats.stack.onefs_stats", "-a", args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    missing = run("ansible", "localhost", "-m", "quadstats.stack.onefs_stats", "-a", args, env=env)
     assert missing.returncode != 0
     assert "password" in missing.stdout
 
@@ -510,18 +481,8 @@ def test_ad_hoc_with_the_password_from_a_vaulted_vars_file(tmp_path, sim_factory
     subprocess.run([str(BIN / "ansible-vault"), "encrypt", *vault, str(vars_file)], env=env, check=True, timeout=60)
     assert DEFAULT_CANARY not in vars_file.read_text()
     args = f"onefs_host=127.0.0.1 port={sim.port} ca_path={sim.ca_path} username=statsreader"
-    proc = subprocess.run(
-        [
-            *(str(BIN / "ansible"), "localhost", "-i", "localhost,", "-c", "local", *vault),
-            *("-e", f"ansible_python_interpreter={sys.executable}", "-e", f"@{vars_file}"),
-            *("-m", "quadstats.stack.onefs_info", "-a", args + " password={{ onefs_password }}"),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    module = ("-m", "quadstats.stack.onefs_info", "-a", args + " password={{ onefs_password }}")
+    proc = run("ansible", "localhost", *vault, "-e", f"@{vars_file}", *module, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "SUCCESS" in proc.stdout
     assert "quadstats_onefs_info:" in proc.stdout
