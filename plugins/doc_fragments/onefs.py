@@ -72,7 +72,15 @@ options:
     # Added for the lookup: where each option may also come from (keyword arguments win over
     # variables, variables over the environment): variable onefs_<option>, environment ONEFS_<OPTION>.
     # Merged into DOCUMENTATION option by option.
-    PLUGIN = "options:\n" + "".join(
-        f"  {name}:\n    env: [{{name: ONEFS_{name.upper()}}}]\n    vars: [{{name: onefs_{name}}}]\n"
-        for name in ("host", "port", "username", "password", "auth", "validate_certs", "ca_path", "timeout", "retries")
-    )
+    PLUGIN = r"""
+options:
+  host: {env: [{name: ONEFS_HOST}], vars: [{name: onefs_host}]}
+  port: {env: [{name: ONEFS_PORT}], vars: [{name: onefs_port}]}
+  username: {env: [{name: ONEFS_USERNAME}], vars: [{name: onefs_username}]}
+  password: {env: [{name: ONEFS_PASSWORD}], vars: [{name: onefs_password}]}
+  auth: {env: [{name: ONEFS_AUTH}], vars: [{name: onefs_auth}]}
+  validate_certs: {env: [{name: ONEFS_VALIDATE_CERTS}], vars: [{name: onefs_validate_certs}]}
+  ca_path: {env: [{name: ONEFS_CA_PATH}], vars: [{name: onefs_ca_path}]}
+  timeout: {env: [{name: ONEFS_TIMEOUT}], vars: [{name: onefs_timeout}]}
+  retries: {env: [{name: ONEFS_RETRIES}], vars: [{name: onefs_retries}]}
+"""
