@@ -165,7 +165,7 @@ class PapiClient:
         self.connect_timeout = float(connect_timeout if connect_timeout is not None else min(float(timeout), 10.0))
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
-        self.max_url_length = int(max_url_length)
+        self.max_url_length = self._max_url_length = int(max_url_length)
         self.relogin_margin = float(relogin_margin)
         self.refresh_interval = float(refresh_interval)
         self.clock = clock
@@ -392,7 +392,7 @@ class PapiClient:
     # ---------------------------------------------------------------- endpoints
     # ---------------------------------------------------------------- what the client learned
     def invalidate(self, reason):
-        """Forget identity, node map, key metadata and unknown keys: the cluster says it changed."""
+        """Forget identity, node map, key metadata, unknown keys and the URL budget: the cluster changed."""
         if self._learned_at is None and self._identity is None and not self._meta and not self._unknown:
             return
         self._log.info("OneFS %s:%s: refreshing cluster identity and key metadata (%s)", self.host, self.port, reason)
@@ -401,6 +401,7 @@ class PapiClient:
         self._unknown = set()
         self._all_keys_loaded = False
         self._learned_at = None
+        self.max_url_length = self._max_url_length  # a URL budget halved after HTTP 414 is learned again
         self.generation += 1
 
     def _expire(self):

@@ -160,15 +160,15 @@ class OneFSSampler:
         for key in unknown:
             meaning = unknown_keys_message([key], hints)
             errors.append(key_error(KIND_NOT_FOUND, meaning, key, code=UNKNOWN_KEY_CODE, name=UNKNOWN_KEY_CODE))
-        degraded = sum(1 for e in errors if e["kind"] == KIND_DEGRADED)
-        self._log.debug(
-            "OneFS %s: %d samples, %d errors (%d degraded), %d unknown keys",
-            self.client.host,
-            len(samples),
-            len(errors),
-            degraded,
-            len(unknown),
-        )
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(
+                "OneFS %s: %d samples, %d errors (%d degraded), %d unknown keys",
+                self.client.host,
+                len(samples),
+                len(errors),
+                sum(1 for e in errors if e["kind"] == KIND_DEGRADED),
+                len(unknown),
+            )
         return {
             "cluster": {name: identity.get(name) for name in CLUSTER_FIELDS},
             "stats": samples,

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.groups import GROUP_NAMES, expand
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import PapiClient
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
 
@@ -111,3 +112,16 @@ def test_known_key_rejected_refreshes_identity_and_metadata_at_once(sim, sampler
 def test_refresh_interval_must_be_positive():
     with pytest.raises(ValueError, match="refresh_interval"):
         PapiClient("cluster.example.com", refresh_interval=0)
+
+
+def test_url_budget_halved_after_414_is_learned_again_after_the_refresh(sim, sampler):
+    keys = expand(groups=GROUP_NAMES)
+    sim.faults.max_uri = 1500
+    sampler.read(keys)
+    assert sampler.client.max_url_length == 1000
+    sim.faults.max_uri = 8192  # the web server's limit is back to normal
+    assert sampler.read(keys)["requests"] > 1  # still small batches within the interval
+    sim.clock.advance(REFRESH)
+    sampler.read(keys)  # the refresh: identity, key list, statistics in one request again
+    assert sampler.client.max_url_length == 8000
+    assert sampler.read(keys)["requests"] == 1

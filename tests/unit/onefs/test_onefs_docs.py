@@ -113,4 +113,11 @@ def test_ansible_doc_renders_all_three():
     docs = {**json.loads(modules.stdout), **json.loads(lookup.stdout)}
     for name in PLUGINS:
         assert docs[name]["doc"]["options"]["password"]["type"] == "str"
+        assert docs[name]["doc"]["options"]["host"]["aliases"] == ["onefs_host", "hostname"]
         assert docs[name]["examples"].strip()
+    # the lookup's variables and environment are merged into the shared option docs
+    lookup_password = docs["quadstats.stack.onefs_stat"]["doc"]["options"]["password"]
+    assert lookup_password["env"] == [{"name": "ONEFS_PASSWORD"}]
+    assert lookup_password["vars"] == [{"name": "onefs_password"}]
+    assert "Never logged" in " ".join(lookup_password["description"])
+    assert "env" not in docs["quadstats.stack.onefs_stats"]["doc"]["options"]["password"]
