@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import target_host
+from harness import host_state
 from harness.debian_images import normalize_ref
 from harness.rootfs import cache_key
 from harness.target_host import TargetHost, remove_from_inventory, write_inventory
@@ -43,7 +43,7 @@ def test_bad_names_are_refused(name: str) -> None:
 
 
 def test_inventory_merges_hosts_and_removes_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(target_host, "STATE_ROOT", tmp_path / "hosts")  # its lock lives there
+    monkeypatch.setattr(host_state, "STATE_ROOT", tmp_path / "hosts")  # hosts and the lock live there
     inv = tmp_path / "inv.yml"
     a, b = TargetHost("qs-pure-a", index=201), TargetHost("qs-pure-b", index=202)
     write_inventory(inv, [a])

@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -102,7 +101,7 @@ def test_python_and_podman_versions(host: TargetHost) -> None:
     assert (major, minor) >= (4, 4), out
 
 
-def test_rootless_user_runs_local_debian_image(host: TargetHost) -> None:
+def test_rootless_user_runs_local_debian_image(host: TargetHost, capsys: pytest.CaptureFixture[str]) -> None:
     host.ssh(
         f"id {USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {USER}; loginctl enable-linger {USER}; "
         f"for i in $(seq 50); do {_USER_MANAGER_ACTIVE} && exit 0; sleep 0.2; done; exit 1"
@@ -113,11 +112,12 @@ def test_rootless_user_runs_local_debian_image(host: TargetHost) -> None:
     assert out.stdout.startswith("hello from 3.13"), out.stdout + out.stderr
     label = host.ssh(f"{as_user} podman image inspect --format '{{{{ index .Labels \"{LABEL}\" }}}}' {ref}")
     assert re.fullmatch(r"[0-9a-f]{16}", label.stdout.strip())
-    # Same content hash: a second call skips the import and keeps the very same image.
+    # Same content hash: a second call skips the import and keeps the very same image (an import would
+    # make a new image id). How long each path takes: benchmarks/harness_bench.py.
     image_id = host.ssh(f"{as_user} podman image inspect --format '{{{{.Id}}}}' {ref}").stdout
-    start = time.monotonic()
+    capsys.readouterr()
     ensure_image(host, USER, IMAGE, ["python3"])
-    assert time.monotonic() - start < 3
+    assert f"image {ref}: already imported for {USER}" in capsys.readouterr().err
     assert host.ssh(f"{as_user} podman image inspect --format '{{{{.Id}}}}' {ref}").stdout == image_id
     # Rootful storage stays untouched: the image lives in the user's storage only.
     assert host.ssh(f"podman image exists {ref}", check=False).returncode != 0
