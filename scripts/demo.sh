@@ -47,7 +47,7 @@ Where to look (from $QS_ROOT):
   status       ./scripts/demo.sh status
   tear down    ./scripts/demo.sh down
 
-On the host (after "log in"), as root. $user's podman and systemd need its session environment:
+On the host (after "log in"), as root; podman and systemctl --user need the session environment of $user:
   containers   $env podman ps
   user units   $env systemctl --user status
   logs         journalctl _UID=$uid
