@@ -29,8 +29,18 @@ IMAGE = "localhost/qs-harness-python:trixie"
 _USER_MANAGER_ACTIVE = f"systemctl is-active -q user@$(id -u {USER}).service"
 
 
-def _venv_tool(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
+def _ansible_ping(inventory: Path, pattern: str) -> str:
+    """``ansible PATTERN -m ping`` through ``inventory`` (must succeed); its stdout."""
+    ansible = str(Path(sys.executable).parent / "ansible")
+    res = subprocess.run(
+        [ansible, "-i", str(inventory), pattern, "-m", "ansible.builtin.ping"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
 
 
 @pytest.fixture(scope="module")
@@ -77,15 +87,7 @@ def test_inventory_and_ansible_ping(host: TargetHost) -> None:
     text = inv.read_text()
     assert "quadstats_targets" in text
     assert f"ansible_host: {host.address}" in text
-    res = subprocess.run(
-        [_venv_tool("ansible"), "-i", str(inv), "quadstats_targets", "-m", "ansible.builtin.ping"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert "pong" in res.stdout
+    assert "pong" in _ansible_ping(inv, "quadstats_targets")
 
 
 def test_system_running_over_ssh(host: TargetHost) -> None:
@@ -167,15 +169,7 @@ def test_two_hosts_at_once_and_destroy_leaves_nothing(tmp_path: Path) -> None:
         assert len(hosts[1].host_if) <= 15  # nspawn shortened ve-<name>; the harness found it anyway
         for h in hosts:
             assert h.ssh("hostname").stdout.strip() == h.name
-        res = subprocess.run(
-            [_venv_tool("ansible"), "-i", str(inventory), "all", "-m", "ansible.builtin.ping"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        assert res.returncode == 0, res.stdout + res.stderr
-        assert res.stdout.count("pong") == 2
+        assert _ansible_ping(inventory, "all").count("pong") == 2
 
         # Simulate a killed earlier run on the second host: nspawn SIGKILLed, state file gone.
         b = hosts[1]
