@@ -18,14 +18,14 @@ as_user() { echo "cd / && runuser -u $1 -- env XDG_RUNTIME_DIR=/run/user/$2 DBUS
 
 # Exit 3 (as `systemctl status` does for a stopped unit) when the demo host is not up.
 require_host() {
-  local running
-  running=$(harness status --name "$HOST" | python -c 'import json,sys; print(json.load(sys.stdin)[0]["running"])')
-  [ "$running" = True ] && return 0
-  if [ -d "/var/lib/quadstats/hosts/$HOST" ]; then
-    echo "$HOST is not running (left over from an earlier run): ./scripts/demo.sh down, then ./scripts/demo.sh up" >&2
-  else
-    echo "$HOST is not up. Start it with: ./scripts/demo.sh up" >&2
-  fi
+  local state
+  state=$(harness status --name "$HOST" | python -c 'import json,sys; h = json.load(sys.stdin)[0]
+print("running" if h["running"] else "stopped" if h["index"] is not None else "absent")')
+  case "$state" in
+    running) return 0 ;;
+    stopped) echo "$HOST is not running (left over from an earlier run): ./scripts/demo.sh down, then ./scripts/demo.sh up" >&2 ;;
+    *) echo "$HOST is not up. Start it with: ./scripts/demo.sh up" >&2 ;;
+  esac
   exit 3
 }
 
