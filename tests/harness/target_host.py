@@ -164,7 +164,7 @@ class TargetHost(HostAccess):
         tmp.rename(self.state_path)
 
     def status(self) -> dict:
-        running = pid_alive(self.leader) and self._is_our_leader(self.leader)
+        running = self._is_running()
         return {
             "name": self.name,
             "index": self.index,
@@ -210,7 +210,7 @@ class TargetHost(HostAccess):
 
     def boot(self) -> None:
         """Start systemd-nspawn in the background and give both veth ends their addresses."""
-        if self.leader and pid_alive(self.leader) and self._is_our_leader(self.leader):
+        if self._is_running():
             raise RuntimeError(f"{self.name} is already running (leader pid {self.leader})")
         self._kill_stale()
         env = dict(os.environ, SYSTEMD_NSPAWN_UNIFIED_HIERARCHY="1", SYSTEMD_NSPAWN_API_VFS_WRITABLE="1")
@@ -320,7 +320,7 @@ class TargetHost(HostAccess):
     def stop(self, timeout: float = 30) -> None:
         """Orderly poweroff (SIGRTMIN+4 to the target's systemd), SIGKILL after ``timeout``."""
         with self._phase("stop"):
-            if self.leader and pid_alive(self.leader) and self._is_our_leader(self.leader):
+            if self._is_running():
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.leader, signal.SIGRTMIN + 4)
                 deadline = time.monotonic() + timeout
@@ -389,8 +389,9 @@ class TargetHost(HostAccess):
             and root_field.endswith(f"/{self.name}/rootfs")
         )
 
-    def _is_our_leader(self, pid: int) -> bool:
-        root = mount_ns_root(pid)
+    def _is_running(self) -> bool:
+        """Our recorded PID 1 is alive and really ours (a pid may have been reused since it was recorded)."""
+        root = mount_ns_root(self.leader) if pid_alive(self.leader) else None
         return root is not None and self._root_matches(root)
 
     def _our_processes(self) -> list[int]:
