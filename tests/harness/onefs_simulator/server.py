@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .certs import make_test_ca
+from ..certs import make_test_ca
 from .model import ClusterModel, default_nodes
 
 PRIV_LOGIN = "ISI_PRIV_LOGIN_PAPI"
