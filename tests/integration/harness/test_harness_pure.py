@@ -87,7 +87,7 @@ def test_test_ca_signs_a_certificate_clients_verify(tmp_path: Path, address: str
         port = listener.getsockname()[1]
 
         def accept() -> None:
-            conn, _ = listener.accept()
+            conn = listener.accept()[0]
             with server_ctx.wrap_socket(conn, server_side=True) as tls_conn:
                 tls_conn.sendall(b"ok")
 
