@@ -7,6 +7,7 @@ checks pass or fail for the wrong reason.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -19,6 +20,7 @@ from fixtures.dashboards.grafana_queries import (
     dashboard_names,
     expression_names,
     label_values_names,
+    main,
 )
 
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -197,3 +199,15 @@ def test_dashboard_reader_walks_rows_skips_hidden_targets_and_reads_table_column
     assert panels == {"s_a": ["shown"], "s_b": ["shown"], "t_info": ["table"]}
     doc = build_fixture({"repository": "r"}, {"one.json": dashboard})
     assert doc["all_metrics"] == doc["dashboards"]["one.json"]["metrics"]
+
+
+def test_command_line_builds_a_fixture_from_downloaded_files(tmp_path, capsys):
+    dashboard = tmp_path / "d.json"
+    dashboard.write_text(json.dumps({"title": "D", "panels": [{"title": "p", "targets": [{"expr": "up{job='x'}"}]}]}))
+    commit = "0" * 40
+    main(["--repository", "o/r", "--path-prefix", "dash/", "--read-on", "2026-11-30", f"{dashboard}@{commit}"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["source"]["commits"] == {"d.json": commit}
+    assert doc["all_metrics"] == {"up": ["job"]}
+    with pytest.raises(SystemExit):
+        main(["--repository", "o/r", "--path-prefix", "d/", "--read-on", "2026-11-30", f"{dashboard}@abc"])
