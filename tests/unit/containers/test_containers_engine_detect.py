@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import check_metrics
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (
-    ContainerStatsError,
     EngineUnreachable,
+    InvalidOption,
 )
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import (
+    check_metrics,
+    check_sample_seconds,
+)
+
+NO_PODMAN = "/nonexistent/podman"
 
 
 def test_documented_order():
@@ -39,10 +45,40 @@ def test_explicit_socket_wins_and_engine_narrows_the_list():
 def test_nothing_reachable_lists_every_socket_tried(tmp_path):
     env = {"XDG_RUNTIME_DIR": str(tmp_path)}
     with pytest.raises(EngineUnreachable) as info:
-        engine.connect(env=env, uid=4321, engine="podman")
+        engine.connect(env=env, uid=4321, engine="podman", podman_command=NO_PODMAN)
     text = str(info.value)
+    assert info.value.kind == "unreachable"
     assert str(tmp_path / "podman" / "podman.sock") + " (not found)" in text
     assert "/run/podman/podman.sock" in text
+    assert "podman command (not installed)" in text
+    assert "'socket' option" in text
+
+
+def test_the_systemd_advice_is_given_only_where_systemd_runs(tmp_path):
+    with pytest.raises(EngineUnreachable) as info:
+        engine.connect(env={"XDG_RUNTIME_DIR": str(tmp_path)}, uid=4321, podman_command=NO_PODMAN)
+    assert ("systemctl --user" in str(info.value)) == (Path("/run/systemd/system").is_dir())
+    assert "systemctl" not in str(EngineUnreachable([("x", "not found")], systemd=False))
+    assert "systemctl --user enable --now podman.socket" in str(EngineUnreachable([], systemd=True))
+
+
+def test_socket_option_that_is_a_directory_or_a_file_says_so(tmp_path):
+    with pytest.raises(InvalidOption, match=r"socket: .* is a directory, not a socket .*podman.sock") as info:
+        engine.connect(sock=str(tmp_path))
+    assert info.value.kind == "invalid_option"
+    regular = tmp_path / "plain.txt"
+    regular.write_text("not a socket")
+    with pytest.raises(InvalidOption, match=r"plain.txt is a regular file, not a socket"):
+        engine.connect(sock=str(regular))
+    with pytest.raises(EngineUnreachable, match=r"missing.sock \(not found\)"):
+        engine.connect(sock=str(tmp_path / "missing.sock"))
+
+
+@pytest.mark.parametrize("timeout", [0, -1, 0.0, "soon", None])
+def test_timeout_must_be_positive_and_is_named(timeout, tmp_path):
+    with pytest.raises(InvalidOption, match=r"^timeout: must be a number of seconds greater than 0") as info:
+        engine.connect(sock=str(tmp_path / "x.sock"), timeout=timeout)
+    assert info.value.option == "timeout"
 
 
 def test_refused_socket_is_named(tmp_path):
@@ -50,12 +86,15 @@ def test_refused_socket_is_named(tmp_path):
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.bind(str(path))
     sock.close()  # bound, never listening: connection refused
-    with pytest.raises(EngineUnreachable, match=r"dead.sock \(connection refused"):
+    with pytest.raises(EngineUnreachable, match=r"dead.sock \(connection refused") as info:
         engine.connect(sock=str(path))
+    assert "podman command" not in str(info.value)  # an explicit socket is not second-guessed
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ContainerStatsError, match="engine must be one of"):
+    with pytest.raises(InvalidOption, match=r"^engine: must be one of"):
         engine.connect(engine="lxc")
-    with pytest.raises(ContainerStatsError, match=r"unknown metric group\(s\) gpu"):
+    with pytest.raises(InvalidOption, match=r"^metrics: unknown metric group\(s\) gpu"):
         check_metrics(["cpu", "gpu"])
+    with pytest.raises(InvalidOption, match=r"^sample_seconds: must be 0 or more \(got -1\)"):
+        check_sample_seconds(-1)
