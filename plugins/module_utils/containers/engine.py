@@ -594,4 +594,14 @@ def connect(engine="auto", sock=None, env=None, uid=None, timeout=10.0, *, podma
     if denied:
         name, real_uid = current_user(uid)
         raise EnginePermissionDenied(denied[0], name, real_uid, tried)
-    raise EngineUnreachable(tried, systemd=os.path.isdir("/run/systemd/system"))
+    raise EngineUnreachable(tried, _systemd_advice(engine, uid))
+
+
+def _systemd_advice(engine, uid):
+    """How to start the engine's socket where systemd runs; None where it does not."""
+    if not os.path.isdir("/run/systemd/system"):
+        return None
+    if engine == "docker":
+        return "enable --now docker.socket"
+    uid = os.geteuid() if uid is None else uid
+    return "--user enable --now podman.socket" if uid != 0 else "enable --now podman.socket"

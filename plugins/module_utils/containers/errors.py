@@ -39,12 +39,14 @@ class EngineUnreachable(ContainerError):
 
     kind = KIND_UNREACHABLE
 
-    def __init__(self, tried, systemd=False):
+    def __init__(self, tried, systemd_unit=None):
+        """``systemd_unit``: advice such as ``--user enable --now podman.socket``, given only where
+        systemd runs (None otherwise)."""
         self.tried = list(tried)
         detail = "; ".join(f"{where} ({why})" for where, why in self.tried) or "no candidate"
         advice = "Pass the engine's API socket with the 'socket' option"
-        if systemd:
-            advice += " or start the engine's socket (e.g. 'systemctl --user enable --now podman.socket')"
+        if systemd_unit:
+            advice += f" or start the engine's socket ('systemctl {systemd_unit}')"
         super().__init__(f"no container engine reachable; tried: {detail}. {advice}.")
 
 

@@ -157,7 +157,7 @@ def test_module_in_a_playbook_with_check_mode_and_bad_input(podman, tmp_path):
                   - "'socket' in nothing.msg"
                   - zero_timeout is failed
                   - zero_timeout.error_kind == 'invalid_option'
-                  - zero_timeout.msg.startswith('timeout: must be a number of seconds greater than 0')
+                  - "zero_timeout.msg.startswith('timeout: must be a number of seconds greater than 0')"
                   - directory is failed
                   - directory.error_kind == 'invalid_option'
                   - "'is a directory, not a socket' in directory.msg"

@@ -17,8 +17,8 @@ import time
 import pytest
 from podman_env import REPO, Podman, block_device_of, free_tcp_port, podman_available, wait_for
 
+from ansible_collections.quadstats.stack.plugins.module_utils.containers import api_parse, cgroup_parse, exposition
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
-from ansible_collections.quadstats.stack.plugins.module_utils.containers import exposition
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
@@ -165,6 +165,40 @@ def test_network_bytes_received(engine, work, podman):
 
     delta = wait_for(received, what="received bytes")
     assert RECEIVED <= delta < RECEIVED * 1.2  # payload plus TCP/IP headers
+
+
+def net_dev(pid):
+    with open(f"/proc/{pid}/net/dev") as handle:
+        return cgroup_parse.parse_net_dev(handle.read())
+
+
+def test_api_network_figures_are_what_the_container_received_and_sent(engine, work, podman):
+    """The API path (libpod and compat) against the container's own /proc/<pid>/net/dev, read just
+    before and just after: each API figure must lie between the two reads. The container receives
+    8 MiB and sends almost nothing, so swapped rx/tx could not pass. podman 4.3 swaps them; the core
+    turns them back (engine.network_swapped)."""
+    ip = podman.inspect(work["net"])["NetworkSettings"]["IPAddress"]
+    if not ip:
+        pytest.skip("container has no bridge address reachable from the machine")
+    pid = podman.inspect(work["net"])["State"]["Pid"]
+    start = net_dev(pid)["net_rx_bytes"]
+    with socket.create_connection((ip, 9000), timeout=10) as conn:
+        conn.sendall(b"n" * RECEIVED)
+    wait_for(lambda: net_dev(pid)["net_rx_bytes"] - start >= RECEIVED, what="received bytes")
+    sampler = ContainerSampler(engine, source="api", metrics=["network"])
+    before = net_dev(pid)
+    [libpod] = sampler.collect([work["net"]])
+    compat = api_parse.values_from_compat_stats(engine.compat_stats(work["net"]), engine.network_swapped)[0]
+    raw = engine.libpod_stats([libpod["id"]])[libpod["id"]]
+    after = net_dev(pid)
+    assert libpod["source"] == "api-libpod"
+    if engine.network_swapped:  # podman < 4.4: the engine's own "input" is what the container sent
+        assert before["net_tx_bytes"] <= raw["NetInput"] <= after["net_tx_bytes"], (raw, before, after)
+        assert before["net_rx_bytes"] <= raw["NetOutput"] <= after["net_rx_bytes"], (raw, before, after)
+    for counters in (libpod["counters"], compat):
+        for key in ("net_rx_bytes", "net_tx_bytes"):
+            assert before[key] <= counters[key] <= after[key], (key, before, counters, after)
+    assert libpod["counters"]["net_rx_bytes"] > libpod["counters"]["net_tx_bytes"] + RECEIVED // 2
 
 
 def test_disk_bytes_written_and_mount_usage(engine, work, podman):

@@ -57,9 +57,10 @@ def test_nothing_reachable_lists_every_socket_tried(tmp_path):
 def test_the_systemd_advice_is_given_only_where_systemd_runs(tmp_path):
     with pytest.raises(EngineUnreachable) as info:
         engine.connect(env={"XDG_RUNTIME_DIR": str(tmp_path)}, uid=4321, podman_command=NO_PODMAN)
-    assert ("systemctl --user" in str(info.value)) == (Path("/run/systemd/system").is_dir())
-    assert "systemctl" not in str(EngineUnreachable([("x", "not found")], systemd=False))
-    assert "systemctl --user enable --now podman.socket" in str(EngineUnreachable([], systemd=True))
+    assert ("systemctl --user enable --now podman.socket" in str(info.value)) == Path("/run/systemd/system").is_dir()
+    assert "systemctl" not in str(EngineUnreachable([("x", "not found")]))
+    advised = EngineUnreachable([], "--user enable --now podman.socket")
+    assert "or start the engine's socket ('systemctl --user enable --now podman.socket')" in str(advised)
 
 
 def test_socket_option_that_is_a_directory_or_a_file_says_so(tmp_path):
