@@ -38,13 +38,20 @@ def test_hundred_containers_started_and_removed_leave_the_caches_at_their_starti
         since = int(time.time()) - 1
 
         def follow():
-            # What a daemon does: one events stream from the time of its list (ends after 30 idle seconds).
-            for event in eng.events(since=since, timeout=30):
-                if (event.get("name") or "").startswith(podman.prefix):
-                    seen[event["action"]] += 1
-                    running.apply(event)
+            # What a daemon does: an events stream from the time of its list; when the stream ends
+            # (5 idle seconds here) it reopens from the last event's second, replaying that second in
+            # order, which leaves the set as it was.
+            resume = since
+            while not stop.is_set():
+                for event in eng.events(since=resume, timeout=5):
+                    if event.get("time_ns"):
+                        resume = event["time_ns"] // 1_000_000_000
+                    if (event.get("name") or "").startswith(podman.prefix):
+                        seen[event["action"]] += 1
+                        running.apply(event)
 
         seen = collections.Counter()
+        stop = threading.Event()
         follower = threading.Thread(target=follow, daemon=True)
         follower.start()
         names = [f"{podman.prefix}churn-{i:03d}" for i in range(CHURN)]
@@ -66,6 +73,8 @@ def test_hundred_containers_started_and_removed_leave_the_caches_at_their_starti
         except TimeoutError as exc:
             state = f"{len(running.by_id)} left, events {dict(seen)}, stream open {follower.is_alive()}"
             raise AssertionError(f"{exc}: {state}") from None
+        finally:
+            stop.set()
     finally:
         eng.close()
         podman.cleanup()
