@@ -23,6 +23,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import os
 import select
 import shutil
@@ -71,7 +72,7 @@ def check_timeout(timeout):
         value = float(timeout)
     except (TypeError, ValueError):
         raise InvalidOption("timeout", f"must be a number of seconds greater than 0 (got {timeout!r})") from None
-    if not value > 0:
+    if not math.isfinite(value) or value <= 0:
         raise InvalidOption("timeout", f"must be a number of seconds greater than 0 (got {timeout!r})")
     return value
 

@@ -75,7 +75,7 @@ def test_socket_option_that_is_a_directory_or_a_file_says_so(tmp_path):
         engine.connect(sock=str(tmp_path / "missing.sock"))
 
 
-@pytest.mark.parametrize("timeout", [0, -1, 0.0, "soon", None])
+@pytest.mark.parametrize("timeout", [0, -1, 0.0, "soon", None, float("inf"), float("nan")])
 def test_timeout_must_be_positive_and_is_named(timeout, tmp_path):
     with pytest.raises(InvalidOption, match=r"^timeout: must be a number of seconds greater than 0") as info:
         engine.connect(sock=str(tmp_path / "x.sock"), timeout=timeout)
