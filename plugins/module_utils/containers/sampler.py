@@ -24,7 +24,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors 
     UnknownContainer,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
-from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_GONE, error_dict
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_GONE, KIND_PERMISSION, error_dict
 
 SOURCES = ("auto", "cgroup", "api")
 ALL_METRICS = (*METRIC_GROUPS, "state")
@@ -151,7 +151,10 @@ class ContainerSampler:
     def _pid(self, ref):
         if not ref.get("pid"):
             # Docker's list has no PID: one inspect, which also carries the state fields.
-            found = self.engine.inspect(ref["id"])
+            try:
+                found = self.engine.inspect(ref["id"])
+            except UnknownContainer:
+                raise ContainerGone(_label(ref), "removed after it was listed") from None
             if not found.get("pid"):
                 raise ContainerGone(_label(ref), "not running (state {})".format(found.get("state")))
             ref["pid"] = found["pid"]
@@ -237,6 +240,12 @@ class ContainerSampler:
                 out[ref["id"]] = exc
                 self._locations.pop(ref["id"], None)
             except (PermissionError, NotOwnCgroup) as exc:
+                if self.source == "cgroup" and isinstance(exc, PermissionError):
+                    raise ContainerError(
+                        f"container {_label(ref)}: {exc}; read cgroups as the engine's user (become_user) "
+                        "or use source=auto to fall back to the engine API",
+                        kind=KIND_PERMISSION,
+                    ) from None
                 if self.source == "cgroup":
                     raise
                 log.debug("container %s: cgroup not readable (%s); asking the engine API", _label(ref), exc)

@@ -8,11 +8,16 @@ from containers_fixtures import PODMAN, V1, V1_BUSY, V1_MEM, load_json
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import Engine
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (
+    ContainerError,
     EngineApiError,
     NotOwnCgroup,
     UnknownContainer,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import ContainerSampler, gone_names
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import (
+    STATE_FIELDS,
+    ContainerSampler,
+    gone_names,
+)
 
 
 class StandInEngine(Engine):
@@ -142,3 +147,39 @@ def test_engine_refusing_stats_is_reported_per_container_not_a_crash():
     assert entry["counters"] == {}
     assert entry["gauges"] == {}
     assert gone_names(samples) == []
+
+
+class DockerLikeEngine(StandInEngine):
+    """A compat list without PIDs (as Docker's): the sampler inspects each container once."""
+
+    kind = "docker"
+    stats_api = "compat"
+
+    def list_running(self):
+        return [{k: v for k, v in r.items() if k not in ("pid", *STATE_FIELDS)} for r in self.refs]
+
+
+def test_a_container_removed_between_list_and_inspect_is_gone_not_a_failure():
+    engine = DockerLikeEngine([ref(*V1_BUSY, "busy")])
+    [entry] = ContainerSampler(engine, metrics=["cpu"], reader=reader()).collect()
+    assert engine.inspected == [V1_BUSY[0]]
+    assert entry["state"] == "gone"
+    assert entry["error"] == {"kind": "gone", "message": "container busy: removed after it was listed"}
+
+
+class UnreadableReader(CgroupReader):
+    """Stands in for cgroup files the user may not read (root, running the tests, reads them all)."""
+
+    def read(self, pid, metrics, location=None):
+        raise PermissionError(13, "Permission denied", "/sys/fs/cgroup/cpuacct/cpuacct.usage")
+
+
+def test_unreadable_cgroups_fail_with_the_permission_kind_under_source_cgroup():
+    mountinfo = (V1 / "proc" / "mountinfo").read_text()
+    unreadable = UnreadableReader(proc_root=str(V1 / "proc"), fs_root=str(V1), mountinfo_text=mountinfo, clk_tck=100)
+    engine = StandInEngine([ref(*V1_BUSY, "busy")])
+    with pytest.raises(ContainerError, match=r"busy: .*Permission denied.*become_user") as info:
+        ContainerSampler(engine, source="cgroup", metrics=["cpu"], reader=unreadable).collect()
+    assert info.value.kind == "permission"
+    [entry] = ContainerSampler(engine, metrics=["cpu"], reader=unreadable).collect()
+    assert entry["source"] == "api-libpod"  # auto falls back
