@@ -127,12 +127,16 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def __init__(self, socket_path, timeout=10.0):
         super().__init__("localhost", timeout=timeout)
         self.socket_path = socket_path
+        self.peer_uid = None
 
     def connect(self):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.settimeout(self.timeout)
             sock.connect(self.socket_path)
+            # uid of the process serving the socket (SO_PEERCRED): 0 for a rootful engine.
+            creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            self.peer_uid = struct.unpack("3i", creds)[1]
         except BaseException:
             sock.close()
             raise
@@ -157,6 +161,7 @@ class UnixApiClient:
         self.timeout = timeout
         self._conn = None
         self.last_headers = []
+        self.peer_uid = None
 
     def close(self):
         if self._conn is not None:
@@ -184,18 +189,12 @@ class UnixApiClient:
             except BaseException:
                 self.close()
                 raise
+            self.last_headers = resp.getheaders()
+            self.peer_uid = self._conn.peer_uid
             if resp.will_close:
                 self.close()
-            self.last_headers = resp.getheaders()
             return resp.status, body
         raise ContainerError("unreachable")  # pragma: no cover - the loop returns or raises
-
-    def peer_uid(self):
-        """uid of the process serving the socket (SO_PEERCRED): 0 for a rootful engine."""
-        if self._conn is None or self._conn.sock is None:
-            return None
-        creds = self._conn.sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return struct.unpack("3i", creds)[1]
 
     def get_json(self, path, query=None):
         status, body = self.request("GET", path, query)
@@ -314,7 +313,7 @@ class SocketEngine(Engine):
         if status != 200 or body.strip() != b"OK":
             raise ContainerError(f"/_ping answered {status} {body[:60]!r}")
         info = api_parse.engine_from_ping(client.last_headers)
-        self._peer_uid = client.peer_uid()
+        self._peer_uid = client.peer_uid
         if info["version"] is None:
             info = api_parse.engine_from_version(client.get_json("/version"))
         super().__init__(found_by, url, info["kind"], info["version"], info["api_version"])
