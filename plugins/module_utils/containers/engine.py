@@ -585,6 +585,7 @@ def connect(engine="auto", sock=None, env=None, uid=None, timeout=10.0, *, podma
             found.close()
             tried.append((url, f"is {found.kind}, not {engine}"))
             continue
+        log.debug("%s %s answered on %s (%s)", found.kind, found.version, url, found_by)
         return found
     if not sock and engine in ("auto", "podman") and podman_command:
         found = _cli_engine(podman_command, env, timeout, tried)
