@@ -488,17 +488,31 @@ class PodmanCliEngine(Engine):
             args += ["--until", str(until)]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
         try:
-            while True:
-                if timeout is not None and not select.select([proc.stdout], [], [], timeout)[0]:
-                    return
-                line = proc.stdout.readline()
-                if not line:
-                    return
-                if line.strip():
-                    yield json.loads(line.decode("utf-8"))
+            yield from _json_lines(proc.stdout.fileno(), timeout)
         finally:
             proc.kill()
             proc.wait()
+            proc.stdout.close()
+
+
+def _json_lines(fd, timeout):
+    """JSON objects, one per line, from a pipe; ends at EOF or after ``timeout`` idle seconds.
+
+    Reads the descriptor itself: a buffered reader may hold a complete line that ``select`` on the
+    descriptor cannot see, and that line would be lost to the idle timeout.
+    """
+    pending = b""
+    while True:
+        while b"\n" not in pending:
+            if timeout is not None and not select.select([fd], [], [], timeout)[0]:
+                return
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return
+            pending += chunk
+        line, pending = pending.split(b"\n", 1)
+        if line.strip():
+            yield json.loads(line.decode("utf-8"))
 
 
 def _sdk_engine(found_by, url, env, timeout):

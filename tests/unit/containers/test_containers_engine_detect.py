@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 
@@ -99,3 +100,15 @@ def test_bad_arguments_are_named():
         check_metrics(["cpu", "gpu"])
     with pytest.raises(InvalidOption, match=r"^sample_seconds: must be 0 or more \(got -1\)"):
         check_sample_seconds(-1)
+
+
+def test_event_lines_written_together_are_all_read_before_the_idle_timeout():
+    # podman events writes several lines at once; a buffered reader would hide the second from select().
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, b'{"Status": "init"}\n{"Status": "start"}\n')
+        events = list(engine._json_lines(read_end, timeout=0.2))
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert [e["Status"] for e in events] == ["init", "start"]
