@@ -278,7 +278,7 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
     stop = threading.Event()
 
     def follow():
-        for event in engine.events(since=int(time.time()) - 1, timeout=2):
+        for event in engine.events(since=int(time.time()) - 1, timeout=20):  # idle seconds; load may pause events
             change = running.apply(event)
             if change:
                 changes.append((change[0], change[1]["name"], event["action"]))
