@@ -158,13 +158,15 @@ def test_entry_point_help(image: str, service: str) -> None:
 
 def test_builds_from_an_installed_collection(image: str, tmp_path: Path) -> None:
     """The tarball carries everything the build needs: build the image from the installed copy."""
-    galaxy = [Path(sys.executable).parent / "ansible-galaxy", "collection"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env |= {"HOME": str(tmp_path), "ANSIBLE_COLLECTIONS_PATH": str(tmp_path / "collections")}
-    run = {"env": env, "cwd": tmp_path, "check": True, "capture_output": True, "timeout": 300}
-    subprocess.run([*galaxy, "build", "--output-path", tmp_path / "dist", REPO], **run)
-    tarball = next((tmp_path / "dist").glob("*.tar.gz"))
-    subprocess.run([*galaxy, "install", "-p", tmp_path / "collections", tarball], **run)
+
+    def galaxy(*args) -> None:
+        argv = [Path(sys.executable).parent / "ansible-galaxy", "collection", *args]
+        subprocess.run(argv, env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+
+    galaxy("build", "--output-path", tmp_path / "dist", REPO)
+    galaxy("install", "-p", tmp_path / "collections", next((tmp_path / "dist").glob("*.tar.gz")))
     installed = tmp_path / "collections" / "ansible_collections" / "quadstats" / "stack"
     ref = build_services_image("localhost/qs-img-services:installed", installed)
     labels = json.loads(podman("image", "inspect", ref).stdout)[0]["Config"]["Labels"]
