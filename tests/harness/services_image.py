@@ -28,7 +28,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +35,16 @@ from typing import TYPE_CHECKING
 import yaml
 
 from harness.debian_images import image_tarball, user_podman
-from harness.images import LABEL, content_hash, has_content, import_image, json_instruction, local_podman
+from harness.images import (
+    LABEL,
+    content_hash,
+    has_content,
+    image_label,
+    import_image,
+    json_instruction,
+    local_podman,
+    machine_podman_env,
+)
 from harness.rootfs import log, timed
 
 if TYPE_CHECKING:
@@ -49,28 +57,11 @@ CONTAINERIGNORE = ".containerignore"
 # What the Containerfile copies (keep in step with its COPY lines and .containerignore; the
 # integration test compares the image's tree with context_files()).
 COPIED = ("plugins/module_utils", "services")
-SKIPPED_PARTS = ("__pycache__",)
+# .containerignore's exclusions inside the copied trees: bytecode, and dot files such as a ruff cache.
 SKIPPED_SUFFIXES = (".pyc",)
 IMAGE_ROOT = "/opt/quadstats/ansible_collections/quadstats/stack"
 BASE_REPO = "localhost/qs-trixie-base"
 IMAGE = "localhost/qs-img-services:test"
-# runc: crun refuses the machine's hybrid cgroups; ulimits within the machine's hard limits.
-MACHINE_CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-"""
-
-
-def machine_podman_env() -> dict[str, str]:
-    """``CONTAINERS_CONF`` for rootful podman on this machine (one file per content, shared by runs)."""
-    conf = Path(tempfile.gettempdir()) / f"qs-img-containers-{content_hash(MACHINE_CONTAINERS_CONF)}.conf"
-    if not conf.exists():
-        tmp = conf.with_name(f".{conf.name}.{os.getpid()}")
-        tmp.write_text(MACHINE_CONTAINERS_CONF)
-        tmp.rename(conf)
-    return {"CONTAINERS_CONF": str(conf)}
 
 
 def collection_version(root: Path = REPO) -> str:
@@ -90,7 +81,8 @@ def context_files(root: Path = REPO) -> list[str]:
     for top in COPIED:
         for path in (root / top).rglob("*"):
             rel = path.relative_to(root)
-            if path.is_file() and not set(SKIPPED_PARTS) & set(rel.parts) and path.suffix not in SKIPPED_SUFFIXES:
+            skipped = any(part == "__pycache__" or part.startswith(".") for part in rel.parts)
+            if path.is_file() and not skipped and path.suffix not in SKIPPED_SUFFIXES:
                 found.append(rel.as_posix())
     return sorted(found)
 
@@ -189,12 +181,9 @@ def load_into_target(
 ) -> str:
     """Make the locally built ``ref`` exist in ``user``'s rootless storage on ``host``. Returns ``ref``."""
     env = dict(env if env is not None else machine_podman_env())
-    proc = local_podman(podman_argv, env)(
-        ["image", "inspect", "--format", "{{index .Labels " + json.dumps(LABEL) + "}}", ref], None
-    )
-    if proc.returncode != 0:
+    content = image_label(ref, LABEL, podman_argv, env)
+    if not content:
         raise RuntimeError(f"{ref} is not built here: build_services_image({ref!r}) first")
-    content = proc.stdout.decode().strip()
     target_podman = user_podman(host, user)
     if has_content(target_podman, ref, content):
         log(f"image {ref}: already loaded for {user} on {host.name} ({LABEL}={content})")

@@ -85,6 +85,8 @@ def test_tarball_ships_the_services_image_build(built):
     entry_points = {p.relative_to(ROOT).as_posix() for p in (ROOT / "services").glob("*/__main__.py")}
     assert entry_points, "no services/*/__main__.py in the working tree"
     assert entry_points <= names
+    caches = sorted(n for n in names if {"__pycache__", ".ruff_cache", ".pytest_cache"} & set(n.split("/")))
+    assert not caches, f"tool caches in the tarball: {caches}"
     missing = sorted(set(context_files(ROOT)) - names)
     assert not missing, f"files the image copies are missing from the tarball: {missing}"
 

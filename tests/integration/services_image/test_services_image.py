@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.images import LABEL
+from harness.images import LABEL, machine_podman_env, run_podman
 from harness.services_image import (
     IMAGE,
     IMAGE_ROOT,
@@ -27,7 +27,6 @@ from harness.services_image import (
     context_files,
     image_size,
     inputs_hash,
-    machine_podman_env,
 )
 
 pytestmark = [
@@ -46,15 +45,7 @@ UID = 10001
 
 
 def podman(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120):
-    proc = subprocess.run(
-        ["podman", *args],
-        env={**os.environ, **machine_podman_env()},
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    proc = run_podman(["podman"], args, machine_podman_env(), input=stdin, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
