@@ -3,7 +3,7 @@
 converge.yml deployed the same demo unit for two service users in one play (every entry point ran for
 one user, then the other): each must have landed in its own home, with its own uid, secret and config,
 and run as its own user. The tests run in file order: state after converge, leak checks, reboot,
-idempotence, check mode, secret change, then removal.
+check mode at -vvv, secret change, then removal.
 """
 
 import os
@@ -129,17 +129,13 @@ def test_units_start_again_after_reboot(host):
         assert service.run(host, f"podman exec {CONTAINER} cat {MOUNT_PATH}").stdout == secret(user)
 
 
-def test_converge_is_idempotent_and_silent_at_vvv(host):
-    output = playbook("converge.yml", "-vvv")
+def test_check_mode_reports_no_change_and_no_secret_at_vvv(host):
+    # molecule's idempotence step proved a real second run changes nothing; this run shows every task's
+    # arguments, results and diffs, and the secret-change test below does the same for a real run that writes.
+    output = playbook("converge.yml", "--check", "--diff", "-vvv")
     assert re.search(r"changed=0\s", output), output[-3000:]
     for user in SERVICES:
         assert secret(user) not in output, f"{user}'s secret leaked into the -vvv output"
-
-
-def test_check_mode_reports_no_change_on_a_converged_host(host):
-    output = playbook("converge.yml", "--check", "--diff")
-    assert re.search(r"changed=0\s", output), output[-3000:]
-    assert canary() not in output
 
 
 @pytest.fixture
