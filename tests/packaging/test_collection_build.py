@@ -22,7 +22,7 @@ FQCN_PREFIX = f"{GALAXY['namespace']}.{GALAXY['name']}"
 
 
 def plugin_names(kind):
-    """Plugin names present in the working tree for one plugin kind (modules, lookup)."""
+    """Plugin names present in the working tree for one plugin kind (modules, lookup, filter)."""
     folder = ROOT / "plugins" / kind
     return sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__")
 
@@ -81,7 +81,7 @@ def test_installed_collection_is_listed(built):
 
 
 def test_ansible_doc_lists_exactly_the_shipped_plugins(built):
-    for kind, doc_type in (("modules", "module"), ("lookup", "lookup")):
+    for kind, doc_type in (("modules", "module"), ("lookup", "lookup"), ("filter", "filter")):
         out = run([VENV_BIN / "ansible-doc", "-t", doc_type, "-l", FQCN_PREFIX, "--json"], built["env"])
         listed = sorted(name.rsplit(".", 1)[1] for name in json.loads(out))
         assert listed == plugin_names(kind), f"ansible-doc {doc_type} list differs from plugins/{kind}"
@@ -95,6 +95,7 @@ def test_ansible_doc_lists_exactly_the_shipped_plugins(built):
     ("doc_type", "name"),
     [("module", m) for m in plugin_names("modules")]
     + [("lookup", lk) for lk in plugin_names("lookup")]
+    + [("filter", f) for f in plugin_names("filter")]
     + [("role", r) for r in role_names()],
 )
 def test_every_plugin_documents_itself_from_the_tarball(built, doc_type, name):

@@ -8,6 +8,9 @@
 - InfluxDB line protocol as gostats writes it: measurement = stat key, field ``value`` or one
   field per numeric sub-field, tags ``cluster``, ``node`` and string sub-fields. Field values are
   written as floats, as gostats does, so existing measurements keep their field types.
+
+Both return one string ending with a newline, or ``""`` for no samples; timestamps are the
+samples' seconds converted to milliseconds (Prometheus) and nanoseconds (InfluxDB).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
     influx_float,
     influx_key,
     influx_measurement,
+    influx_tags,
     prom_family_header,
     prom_labels,
     prom_metric_name,
@@ -32,7 +36,7 @@ def prometheus_name(key, field=None):
     return prom_metric_name(name)
 
 
-def prometheus_text(samples, descriptions=None, timestamps=False):
+def to_prometheus(samples, descriptions=None, timestamps=False):
     """Samples → Prometheus text format 0.0.4 (one family per metric name, all gauges)."""
     descriptions = descriptions or {}
     families = {}
@@ -62,20 +66,20 @@ def prometheus_text(samples, descriptions=None, timestamps=False):
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def influx_lines(samples):
-    """Samples → InfluxDB line protocol lines (timestamps in nanoseconds).
+def to_influx(samples):
+    """Samples → InfluxDB line protocol (timestamps in nanoseconds).
 
     Samples with the same key, labels and timestamp become one point: field ``value`` for
     single values, one field per numeric sub-field otherwise. Non-finite values are skipped.
     """
     points = {}
     order = []
-    tags = {}  # id(labels) -> (labels kept alive, sorted label items)
+    tags = {}  # id(labels) -> (labels kept alive, tag set text)
     for s in samples:
         labels = s["labels"]
         cached = tags.get(id(labels))
         if cached is None:
-            cached = tags[id(labels)] = (labels, tuple(sorted(labels.items())))
+            cached = tags[id(labels)] = (labels, influx_tags(labels))
         ident = (s["name"], cached[1], s.get("timestamp"))
         point = points.get(ident)
         if point is None:
@@ -89,11 +93,9 @@ def influx_lines(samples):
         fields = points[ident]
         if not fields:
             continue
-        key, labels, stamp = ident
-        head = influx_measurement(key) + "".join(f",{influx_key(k)}={influx_key(v)}" for k, v in labels if v != "")
-        body = ",".join(f"{influx_key(k)}={v}" for k, v in fields)
-        line = head + " " + body
+        key, tag_text, stamp = ident
+        line = influx_measurement(key) + tag_text + " " + ",".join(f"{influx_key(k)}={v}" for k, v in fields)
         if stamp:
             line += " " + str(int(stamp) * 1000000000)
         lines.append(line)
-    return lines
+    return "\n".join(lines) + "\n" if lines else ""

@@ -22,10 +22,8 @@ and disk lists.
 
 from __future__ import annotations
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
-    KIND_DEGRADED,
-    classify_row_error,
-)
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import classify_row_error, key_error
 
 # Integer sub-fields that identify a thing rather than measure it: labels, not samples.
 ID_FIELDS = frozenset(("disk", "bay", "lin", "lnn", "devid", "node", "client_id", "id"))
@@ -109,8 +107,8 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
     ``units``: key → unit (from key metadata). ``cluster``: the cluster label value.
     ``devid_lnn``: devid → LNN, used when a row lacks ``node``. ``nodes``: a set of LNNs to keep
     (None keeps all); cluster-scoped rows (devid 0) are always kept.
-    Errors are dicts ``{key, devid, node, code, name, meaning, kind, message, kept}``: degraded
-    rows are kept and flagged when ``include_degraded``; every other error row yields no sample.
+    Errors are :func:`errors.key_error` dicts: degraded rows are kept and flagged when
+    ``include_degraded``; every other error row yields no sample.
     """
     samples = []
     errors = []
@@ -134,17 +132,17 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
             kind, name, meaning = classify_row_error(code)
             kept = kind == KIND_DEGRADED and include_degraded and row.get("value") is not None
             errors.append(
-                {
-                    "key": key,
-                    "devid": devid or None,
-                    "node": node,
-                    "code": int(code) if isinstance(code, int) else code,
-                    "name": name,
-                    "meaning": meaning,
-                    "kind": kind,
-                    "message": row.get("error"),
-                    "kept": kept,
-                }
+                key_error(
+                    kind,
+                    meaning,
+                    key,
+                    code=code,
+                    name=name,
+                    devid=devid or None,
+                    node=node,
+                    error=row.get("error"),
+                    kept=kept,
+                )
             )
             if not kept:
                 continue

@@ -148,6 +148,23 @@ class ClusterModel:
     def up_nodes(self):
         return [n for n in self.nodes if n.is_up]
 
+    # ------------------------------------------------------------ node churn (mid-run changes)
+    def node(self, lnn):
+        found = [n for n in self.nodes if n.lnn == lnn]
+        if not found:
+            raise ValueError(f"no node with LNN {lnn}; LNNs: {sorted(n.lnn for n in self.nodes)}")
+        return found[0]
+
+    def set_up(self, lnn, is_up):
+        """Take the node with this LNN down (``False``) or bring it back (``True``)."""
+        self.node(lnn).is_up = bool(is_up)
+
+    def change_lnn(self, lnn, new_lnn):
+        """Give a node another LNN (as ``isi config`` lnnset does); its devid stays."""
+        if any(n.lnn == new_lnn for n in self.nodes):
+            raise ValueError(f"LNN {new_lnn} is taken")
+        self.node(lnn).lnn = new_lnn
+
     # ------------------------------------------------------------ values
     def bucket(self, key, now):
         """(bucket number, value time) of ``key`` at ``now``: values change once per cache time."""

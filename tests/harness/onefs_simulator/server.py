@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .certs import make_test_ca
+from ..certs import make_test_ca
 from .model import ClusterModel, default_nodes
 
 PRIV_LOGIN = "ISI_PRIV_LOGIN_PAPI"
@@ -159,6 +159,14 @@ class OneFSSimulator:
     def expire_sessions(self):
         with self._lock:
             self.sessions.clear()
+
+    def set_node_up(self, lnn, is_up):
+        with self._lock:
+            self.model.set_up(lnn, is_up)
+
+    def change_lnn(self, lnn, new_lnn):
+        with self._lock:
+            self.model.change_lnn(lnn, new_lnn)
 
     def statuses(self, path_prefix=""):
         return [entry[2] for entry in self.log if entry[1].startswith(path_prefix)]
@@ -472,13 +480,24 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, {"stats": rows}, extra)
 
     def _control(self):
-        """Test/demo control: GET /_sim/state, POST /_sim/faults (JSON), POST /_sim/advance."""
+        """Test/demo control: GET /_sim/state, POST /_sim/faults (JSON), POST /_sim/advance,
+        POST /_sim/nodes ``{"down": [LNN…], "up": [LNN…], "lnn": [[old, new]…]}``."""
         sim = self.sim
         if self.command == "GET":
             return self._send(200, {"counters": sim.counters, "now": sim.clock.now(), "requests": len(sim.log)})
         body = json.loads(self._body() or b"{}")
         if self.path == "/_sim/advance":
             sim.clock.advance(float(body.get("seconds", 0)))
+        elif self.path == "/_sim/nodes":
+            try:
+                for lnn in body.get("down", []):
+                    sim.set_node_up(int(lnn), False)
+                for lnn in body.get("up", []):
+                    sim.set_node_up(int(lnn), True)
+                for old, new in body.get("lnn", []):
+                    sim.change_lnn(int(old), int(new))
+            except ValueError as exc:
+                return self._send(400, _errors(str(exc), "AEC_BAD_REQUEST"))
         elif self.path == "/_sim/faults":
             for name, given in body.items():
                 value = given

@@ -1,0 +1,93 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""``python3 -m ansible_collections.quadstats.stack.services.backend [--config FILE] [serve|migrate|token-add HOST]``.
+
+``serve`` (the default) runs the web service; ``migrate`` applies the schema migrations and exits;
+``token-add HOST`` creates an ingest token for ``HOST`` (``*`` = any host), prints it once and
+stores only its hash. Configuration errors exit with status 2 and one line per wrong setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import QuadstatsError
+from ansible_collections.quadstats.stack.services.backend.settings import DEFAULT_CONFIG, Settings, load_settings
+from ansible_collections.quadstats.stack.services.common.config import ConfigError
+from ansible_collections.quadstats.stack.services.common.logs import setup_logging
+
+log = logging.getLogger("quadstats.backend")
+
+
+async def _with_connection(settings: Settings, work):
+    from ansible_collections.quadstats.stack.services.backend import app, migrations  # noqa: PLC0415
+
+    pool = await app.open_pool(settings)
+    try:
+        async with pool.connection() as conn:
+            await migrations.apply_migrations(conn)
+            return await work(conn)
+    finally:
+        await pool.close()
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from ansible_collections.quadstats.stack.services.backend.app import create_app  # noqa: PLC0415
+
+    listen = settings.listen
+    uvicorn.run(
+        create_app(settings),
+        host=listen.host,
+        port=listen.port,
+        ssl_certfile=str(listen.tls_cert_file) if listen.tls_cert_file else None,
+        ssl_keyfile=str(listen.tls_key_file) if listen.tls_key_file else None,
+        log_config=None,  # our handlers (setup_logging), not uvicorn's
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="quadstats-backend", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML settings file (default {DEFAULT_CONFIG})")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the web service (default)")
+    sub.add_parser("migrate", help="apply schema migrations and exit")
+    add = sub.add_parser("token-add", help="create an ingest token for a host and print it once")
+    add.add_argument("host", help="host name the token may report for, or * for any host")
+    add.add_argument("--description", default="")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"quadstats-backend: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    try:
+        if args.command in (None, "serve"):
+            serve(settings)
+        elif args.command == "migrate":
+            asyncio.run(_with_connection(settings, _noop))
+        else:
+            from ansible_collections.quadstats.stack.services.backend.auth import add_token  # noqa: PLC0415
+
+            token = asyncio.run(_with_connection(settings, lambda conn: add_token(conn, args.host, args.description)))
+            print(token)
+    except QuadstatsError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+async def _noop(_conn) -> None:
+    return None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Versioned, idempotent schema migrations, applied at start under a PostgreSQL advisory lock.
+
+Each migration is ``(version, name, sql)``; ``schema_migrations`` records what ran with a checksum
+of its SQL. :func:`apply_migrations` takes a session advisory lock (so several replicas starting
+at once apply each migration exactly once), applies the missing ones in order, each in its own
+transaction, and refuses to start when an applied migration's SQL changed since (a release must
+add a migration instead of editing one). Never edit or reorder a released entry of MIGRATIONS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import NamedTuple
+
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import QuadstatsError
+
+log = logging.getLogger("quadstats.backend")
+
+# pg_advisory_lock key: the first 8 bytes of sha256("quadstats.backend.migrations"), as a signed bigint.
+MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"quadstats.backend.migrations").digest()[:8], "big", signed=True)
+
+
+class Migration(NamedTuple):
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(QuadstatsError):
+    """The database schema is not one this release can use."""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "metrics and ingest tokens",
+        """
+CREATE EXTENSION IF NOT EXISTS timescaledb;
+
+-- The current state per (host, name), as the seed keeps it: one row, upserted by every report.
+CREATE TABLE metrics (
+    host        text NOT NULL,
+    name        text NOT NULL,
+    type        text NOT NULL CHECK (type IN ('disk', 'ping')),
+    value       text,
+    reported_at timestamptz NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    state       text NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'alert')),
+    PRIMARY KEY (host, name)
+);
+
+-- Ingest tokens, stored only as sha256 of the token. host '*' may report for any host.
+CREATE TABLE ingest_tokens (
+    token_sha256 bytea PRIMARY KEY CHECK (length(token_sha256) = 32),
+    host         text NOT NULL,
+    description  text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX ingest_tokens_host ON ingest_tokens (host);
+""",
+    ),
+    Migration(
+        2,
+        "journal hypertable",
+        """
+CREATE TABLE journal (
+    time      timestamptz NOT NULL,
+    hash      bytea NOT NULL,
+    host      text,
+    unit      text,
+    container text,
+    priority  smallint,
+    message   text NOT NULL,
+    source    text NOT NULL CHECK (source IN ('journal', 'loki')),
+    fields    jsonb NOT NULL DEFAULT '{}'
+);
+SELECT create_hypertable('journal', by_range('time', INTERVAL '1 day'));
+-- Duplicates (the seed's overlapping 1-minute client windows, retried pushes) hit this index.
+CREATE UNIQUE INDEX journal_dedup ON journal (hash, time);
+CREATE INDEX journal_host_time ON journal (host, time DESC);
+""",
+    ),
+    Migration(
+        3,
+        "alerts received through the Alertmanager API",
+        """
+CREATE TABLE external_alerts (
+    fingerprint   bytea PRIMARY KEY,
+    labels        jsonb NOT NULL,
+    annotations   jsonb NOT NULL DEFAULT '{}',
+    starts_at     timestamptz NOT NULL,
+    ends_at       timestamptz,
+    generator_url text NOT NULL DEFAULT '',
+    received_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX external_alerts_ends_at ON external_alerts (ends_at);
+""",
+    ),
+)
+
+LATEST = MIGRATIONS[-1].version
+
+
+def _check_order(migrations: tuple[Migration, ...]) -> None:
+    versions = [m.version for m in migrations]
+    if versions != list(range(1, len(versions) + 1)):
+        raise MigrationError(f"migration versions must be 1..{len(versions)} in order, got {versions}")
+
+
+async def applied_versions(conn) -> dict[int, str]:
+    """``{version: checksum}`` of the migrations recorded in the database (empty on a new one)."""
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    if not row[0]:
+        return {}
+    cur = await conn.execute("SELECT version, checksum FROM schema_migrations ORDER BY version")
+    return dict(await cur.fetchall())
+
+
+async def apply_migrations(
+    conn, target: int | None = None, migrations: tuple[Migration, ...] = MIGRATIONS
+) -> list[int]:
+    """Bring the schema to ``target`` (default: the latest); returns the versions applied now.
+
+    ``conn`` is an autocommit ``psycopg.AsyncConnection``; the advisory lock is held on it for the
+    whole run and released at the end, also on error.
+    """
+    _check_order(migrations)
+    target = migrations[-1].version if target is None else target
+    if not 0 <= target <= len(migrations):
+        raise MigrationError(f"migration target {target} is not between 0 and {len(migrations)}")
+    await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = await applied_versions(conn)
+        newest_known = len(migrations)
+        if done and max(done) > newest_known:
+            raise MigrationError(
+                f"the database schema is at version {max(done)}, newer than this release knows ({newest_known}):"
+                " run the newer release or restore a matching backup"
+            )
+        for m in migrations:
+            if m.version in done and done[m.version] != m.checksum:
+                raise MigrationError(
+                    f"migration {m.version} ({m.name}) differs from the one applied to this database:"
+                    " released migrations must never change"
+                )
+        applied = []
+        for m in migrations[:target]:
+            if m.version in done:
+                continue
+            log.info("applying schema migration %d: %s", m.version, m.name)
+            async with conn.transaction():
+                await conn.execute(m.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (m.version, m.name, m.checksum),
+                )
+            applied.append(m.version)
+        return applied
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

@@ -1,0 +1,122 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The backend's settings: a YAML file validated at start, the database password from a file.
+
+Every setting has a default except ``database.password_file`` (and the database's name and user,
+which default to ``quadstats``). Unknown settings are errors, so a typo never goes unnoticed.
+:func:`load_settings` raises :class:`ConfigError` with one ``setting <name>: <problem>`` line per
+wrong setting. docs/backend.md lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ansible_collections.quadstats.stack.services.common.config import (
+    ConfigError,
+    load_yaml_file,
+    read_secret_file,
+    validation_messages,
+)
+
+DEFAULT_CONFIG = "/etc/quadstats/backend.yml"
+MIB = 1024 * 1024
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    host: str = Field("127.0.0.1", min_length=1, description="PostgreSQL host name, address or unix socket directory")
+    port: int = Field(5432, ge=1, le=65535)
+    dbname: str = Field("quadstats", min_length=1, max_length=63)
+    user: str = Field("quadstats", min_length=1, max_length=63)
+    password_file: Path | None = Field(None, description="file holding the password (LoadCredential); none: peer/trust")
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] = "prefer"
+    sslrootcert: Path | None = None
+    connect_timeout: int = Field(10, ge=1, le=300, description="seconds")
+    pool_min_size: int = Field(1, ge=0, le=100)
+    pool_max_size: int = Field(10, ge=1, le=1000)
+    migrate_on_start: bool = True
+
+
+class ListenSettings(_Section):
+    host: str = "0.0.0.0"  # noqa: S104 - a service in a container listens on its published port
+    port: int = Field(8080, ge=1, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+
+class IngestSettings(_Section):
+    max_body_bytes: int = Field(10 * MIB, ge=1024, le=1024 * MIB, description="largest request body as sent")
+    max_decompressed_bytes: int = Field(64 * MIB, ge=1024, le=4096 * MIB, description="largest body after gzip/snappy")
+    max_batch_items: int = Field(10_000, ge=1, le=1_000_000, description="metrics, journal lines or alerts per request")
+
+
+class RetentionSettings(_Section):
+    journal_days: int = Field(7, ge=1, le=36500, description="journal rows older than this are dropped")
+    interval_seconds: int = Field(3600, ge=10, le=86400, description="how often the service drops old chunks")
+
+
+class Settings(_Section):
+    database: DatabaseSettings = DatabaseSettings()
+    listen: ListenSettings = ListenSettings()
+    ingest: IngestSettings = IngestSettings()
+    retention: RetentionSettings = RetentionSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def parse_settings(data: dict) -> Settings:
+    """Validate a settings mapping; :class:`ConfigError` lists every wrong setting."""
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(validation_messages(exc))) from None
+    db = settings.database
+    if db.pool_min_size > db.pool_max_size:
+        raise ConfigError("setting database.pool_min_size: must not exceed database.pool_max_size")
+    tls = settings.listen
+    if (tls.tls_cert_file is None) != (tls.tls_key_file is None):
+        raise ConfigError("settings listen.tls_cert_file and listen.tls_key_file: give both or neither")
+    for name, path in (("listen.tls_cert_file", tls.tls_cert_file), ("listen.tls_key_file", tls.tls_key_file)):
+        if path is not None and not os.access(path, os.R_OK):
+            raise ConfigError(f"setting {name}: {path} does not exist or is not readable")
+    return settings
+
+
+def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:
+    return parse_settings(load_yaml_file(path))
+
+
+def database_password(settings: Settings) -> str | None:
+    """The database password from ``database.password_file`` (read at each call: credentials may rotate)."""
+    if settings.database.password_file is None:
+        return None
+    return read_secret_file(settings.database.password_file, "database.password_file")
+
+
+def conninfo(settings: Settings) -> str:
+    """A libpq connection string for ``settings.database`` (password included when configured)."""
+    from psycopg.conninfo import make_conninfo  # noqa: PLC0415 - keep config parsing importable without psycopg
+
+    db = settings.database
+    params = {
+        "host": db.host,
+        "port": db.port,
+        "dbname": db.dbname,
+        "user": db.user,
+        "sslmode": db.sslmode,
+        "connect_timeout": db.connect_timeout,
+        "application_name": "quadstats-backend",
+    }
+    if db.sslrootcert is not None:
+        params["sslrootcert"] = str(db.sslrootcert)
+    password = database_password(settings)
+    if password is not None:
+        params["password"] = password
+    return make_conninfo("", **params)
