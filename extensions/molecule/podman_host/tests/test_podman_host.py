@@ -68,8 +68,8 @@ def test_each_user_has_its_own_uid_and_subordinate_ranges(host):
     for name in ("subuid", "subgid"):
         ranges = re.findall(rf"^({USER}|{SECOND}):(\d+):(\d+)$", host.file(f"/etc/{name}").content_string, re.M)
         assert sorted(r[0] for r in ranges) == sorted(SERVICES), ranges
-        (_, start, count), (_, next_start, _) = sorted(ranges, key=lambda r: int(r[1]))
-        assert int(start) + int(count) <= int(next_start), f"/etc/{name}: overlapping ranges {ranges}"
+        first, second = sorted(ranges, key=lambda r: int(r[1]))
+        assert int(first[1]) + int(first[2]) <= int(second[1]), f"/etc/{name}: overlapping ranges {ranges}"
 
 
 @each_user
