@@ -1,0 +1,134 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the exporter knows per cluster: the last good samples of each source until they expire,
+and the self-metrics (up, last success, durations, requests, errors by kind, session renewals).
+
+Thread-safe: the cluster's poller writes, the HTTP listeners read. Rendering uses the core's
+encoder (``exposition.to_prometheus``) and caches the text until something changes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import to_prometheus
+from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
+    prom_family_header,
+    prom_labels,
+    prom_number,
+)
+
+SELF_PREFIX = "quadstats_onefs_exporter_"
+# name -> (type, help, label names besides cluster)
+SELF_METRICS = {
+    "up": ("gauge", "1 when the last collection from the cluster succeeded, else 0", ()),
+    "last_success_timestamp_seconds": ("gauge", "Unix time of the last successful collection", ()),
+    "collection_duration_seconds": ("gauge", "Duration of the last collection of each source", ("source",)),
+    "requests_total": ("counter", "HTTP requests sent to the cluster's PAPI", ()),
+    "errors_total": ("counter", "Errors by kind: failed collections and per-value errors", ("kind",)),
+    "session_renewals_total": ("counter", "Session logins after the first one (expiry, 401, absolute timeout)", ()),
+    "series": ("gauge", "Series currently exported for the cluster", ()),
+}
+
+
+class ClusterState:
+    """Samples by source (a stat key, ``summary:<kind>``, ``quotas``) with their expiry, and counters."""
+
+    def __init__(self, name, clock=time.monotonic):
+        self.name = name
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._sources = {}  # source -> (samples, expires_at on clock)
+        self._next_expiry = float("inf")
+        self._rendered = {}  # timestamps flag -> text
+        self.up = 0
+        self.last_success = 0.0
+        self.durations = {}
+        self.requests = 0
+        self.errors = {}
+        self.renewals = 0
+        self.failure = None  # (kind, message) while down
+
+    # ------------------------------------------------------------ samples
+    def put(self, source_samples, lifetime_of):
+        """Store fresh samples: ``{source: samples}``; ``lifetime_of(source)`` gives seconds to keep them."""
+        now = self.clock()
+        with self._lock:
+            for source, samples in source_samples.items():
+                expires = now + lifetime_of(source)
+                self._sources[source] = (samples, expires)
+                self._next_expiry = min(self._next_expiry, expires)
+            self._rendered = {}
+
+    def _expire(self):
+        now = self.clock()
+        if now < self._next_expiry:
+            return
+        self._sources = {s: v for s, v in self._sources.items() if v[1] > now}
+        self._next_expiry = min((v[1] for v in self._sources.values()), default=float("inf"))
+        self._rendered = {}
+
+    def samples(self):
+        with self._lock:
+            self._expire()
+            return [s for samples, _exp in self._sources.values() for s in samples]
+
+    def series_count(self):
+        with self._lock:
+            self._expire()
+            return sum(len(v[0]) for v in self._sources.values())
+
+    def render(self, timestamps=True):
+        """Prometheus text of this cluster's live samples (cached until a put or an expiry)."""
+        with self._lock:
+            self._expire()
+            text = self._rendered.get(timestamps)
+            if text is None:
+                samples = [s for samples, _exp in self._sources.values() for s in samples]
+                text = self._rendered[timestamps] = to_prometheus(samples, timestamps=timestamps)
+            return text
+
+    # ------------------------------------------------------------ self-metrics
+    def count_error(self, kind, count=1):
+        with self._lock:
+            self.errors[kind] = self.errors.get(kind, 0) + count
+
+    def self_values(self):
+        """``[(metric, extra labels, value)]`` of this cluster's self-metrics."""
+        with self._lock:
+            out = [
+                ("up", {}, self.up),
+                ("last_success_timestamp_seconds", {}, self.last_success),
+                ("requests_total", {}, self.requests),
+                ("session_renewals_total", {}, self.renewals),
+            ]
+            out += [("collection_duration_seconds", {"source": s}, d) for s, d in sorted(self.durations.items())]
+            out += [("errors_total", {"kind": k}, n) for k, n in sorted(self.errors.items())]
+        out.append(("series", {}, self.series_count()))
+        return out
+
+
+def render_self_metrics(states):
+    """Prometheus text of the self-metrics of ``states`` (one family header per metric)."""
+    rows = {}
+    for state in states:
+        for metric, labels, value in state.self_values():
+            rows.setdefault(metric, []).append((dict(labels, cluster=state.name), value))
+    lines = []
+    for metric, (kind, help_text, _labels) in SELF_METRICS.items():
+        if metric not in rows:
+            continue
+        name = SELF_PREFIX + metric
+        lines.extend(prom_family_header(name, kind, help_text))
+        lines.extend(name + prom_labels(labels) + " " + prom_number(value) for labels, value in rows[metric])
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def render_clusters(states, timestamps=True):
+    """The /metrics text for ``states``: OneFS series (families merged across clusters) + self-metrics."""
+    if len(states) == 1:
+        body = states[0].render(timestamps)
+    else:
+        body = to_prometheus([s for state in states for s in state.samples()], timestamps=timestamps)
+    return body + render_self_metrics(states)
