@@ -15,7 +15,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.common.logs import setup_logging
@@ -34,18 +34,16 @@ def run(config_path, config):
     except OSError as exc:
         log.error("cannot start the listeners: %s", exc)
         return 1
-    wake = threading.Event()
+    # The handler only sets flags: taking a lock in a signal handler can deadlock the main thread.
     wanted = {"stop": False, "reload": False}
 
     def on_signal(signum, _frame):
         wanted["reload" if signum == signal.SIGHUP else "stop"] = True
-        wake.set()
 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, on_signal)
     while not wanted["stop"]:
-        wake.wait()
-        wake.clear()
+        time.sleep(0.2)  # a signal interrupts the sleep; its handler runs first
         if wanted["reload"] and not wanted["stop"]:
             wanted["reload"] = False
             _reload(exporter, config_path)

@@ -82,7 +82,9 @@ class Exporter:
             if config.http_sd_enabled:
                 target_host = config.http_sd_target_host or _advertised_host(config.prometheus_listen)
                 page = self._sd_page(http_sd_document(config, target_host))
-                self.listeners.append(Listener(config.http_sd_listen, config.http_sd_port, {"/": page, "/sd": page}, "sd"))
+                self.listeners.append(
+                    Listener(config.http_sd_listen, config.http_sd_port, {"/": page, "/sd": page}, "sd")
+                )
         except OSError:
             self.stop()
             raise

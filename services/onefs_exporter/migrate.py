@@ -124,7 +124,11 @@ def migrate(doc):
             notes.append(f"global.active_stat_groups names {name!r}, which has no [[statgroup]]: left out")
             continue
         stat_groups.append(
-            {"name": name, "keys": list(group.get("stats", [])), "interval": _interval(group.get("update_interval", "*"))}
+            {
+                "name": name,
+                "keys": list(group.get("stats", [])),
+                "interval": _interval(group.get("update_interval", "*")),
+            }
         )
     for name in groups_by_name:
         if name not in active:
@@ -154,7 +158,9 @@ def migrate(doc):
             "verify": bool(item.get("verify-ssl", True)),
         }
         if "verify-ssl" not in item:
-            notes.append(f"clusters[{len(clusters)}].verify: gostats' default was used as true; set ca_file for a private CA")
+            notes.append(
+                f"clusters[{len(clusters)}].verify: gostats' default was used as true; set ca_file for a private CA"
+            )
         notes.append(_secret_note(f"clusters[{len(clusters)}].password_file", item.get("password"), path, "password"))
         if "max_retries" in glob:
             entry["retries"] = min(int(glob["max_retries"]), 10) if int(glob["max_retries"]) > 0 else 10
@@ -202,19 +208,27 @@ def _sinks(doc, processor, clusters, notes):
             if src.get("authenticated"):
                 sink["username"] = src.get("username", "")
                 sink["password_file"] = f"{CREDENTIALS_DIR}/influxdb.password"
-                notes.append(_secret_note("sinks.influxdb.password_file", src.get("password"), sink["password_file"], "InfluxDB password"))
+                notes.append(
+                    _secret_note(
+                        "sinks.influxdb.password_file", src.get("password"), sink["password_file"], "InfluxDB password"
+                    )
+                )
         else:
             sink["org"] = src.get("org", "")
             sink["bucket"] = src.get("bucket", "")
             sink["token_file"] = f"{CREDENTIALS_DIR}/influxdb.token"
-            notes.append(_secret_note("sinks.influxdb.token_file", src.get("access_token"), sink["token_file"], "InfluxDB token"))
+            notes.append(
+                _secret_note("sinks.influxdb.token_file", src.get("access_token"), sink["token_file"], "InfluxDB token")
+            )
         if scheme == "https":
             sink["verify"] = not src.get("skip_ssl_verify", False)
         sinks["influxdb"] = sink
     elif processor == "discard":
         sinks["discard"] = {}
     else:
-        raise ConfigError(f"global.stats_processor {processor!r} is not one of influxdb, influxdbv2, prometheus, discard")
+        raise ConfigError(
+            f"global.stats_processor {processor!r} is not one of influxdb, influxdbv2, prometheus, discard"
+        )
     return sinks
 
 

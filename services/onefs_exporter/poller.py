@@ -148,7 +148,7 @@ class ClusterPoller:
                     if kind2 == "group":
                         for key in keys2:
                             self.next_due[(item2.name, key)] = retry
-                    else:
+                    elif kind2 != "metadata":
                         self.next_due[item2] = retry
                 return
 
@@ -187,6 +187,8 @@ class ClusterPoller:
                 return False
             # Not the cluster as a whole (an endpoint missing, an API error): retry on the next interval.
             log.debug("cluster %s: %s failed: %s", self.cluster.name, kind, exc)
+            if kind == "metadata":
+                return True
             if kind != "group":
                 self._schedule(item, self.config.min_update_interval, now)
             else:

@@ -59,7 +59,9 @@ class SinkStats:
         lines.append(f"{prefix}writes_total{prom_labels(lab)} {self.writes}")
         lines += prom_family_header(prefix + "errors_total", "counter", "Failed writes by kind")
         lines += [f"{prefix}errors_total{prom_labels(dict(lab, kind=k))} {n}" for k, n in sorted(self.errors.items())]
-        lines += prom_family_header(prefix + "dropped_batches_total", "counter", "Batches dropped (refused or overflow)")
+        lines += prom_family_header(
+            prefix + "dropped_batches_total", "counter", "Batches dropped (refused or overflow)"
+        )
         lines.append(f"{prefix}dropped_batches_total{prom_labels(lab)} {prom_number(self.dropped)}")
         lines += prom_family_header(prefix + "pending_batches", "gauge", "Batches waiting to be written")
         lines.append(f"{prefix}pending_batches{prom_labels(lab)} {self.pending}")
@@ -170,7 +172,9 @@ class InfluxSink:
             if self._conn is None:
                 timeout = self.settings.timeout
                 if self.https:
-                    self._conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout, context=self._context())
+                    self._conn = http.client.HTTPSConnection(
+                        self.host, self.port, timeout=timeout, context=self._context()
+                    )
                 else:
                     self._conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
             self._conn.request("POST", self.target, body=body, headers=self.headers)
@@ -235,7 +239,10 @@ def http_sd_document(config, target_host):
             groups.append(
                 {
                     "targets": [f"{target_host}:{cluster.prometheus_port}"],
-                    "labels": {"__meta_quadstats_onefs_endpoint": "cluster", "__meta_quadstats_onefs_cluster": cluster.name},
+                    "labels": {
+                        "__meta_quadstats_onefs_endpoint": "cluster",
+                        "__meta_quadstats_onefs_cluster": cluster.name,
+                    },
                 }
             )
     return groups
