@@ -198,6 +198,8 @@ class ClusterPoller:
         self._account()
         self.state.durations[source] = round(self.clock() - start, 6)
         self.state.put(fresh, self._lifetime)
+        if kind == "quotas":
+            self.state.quotas_success = (self.sampler.label(), self.wall())
         self._up()
         if self.publish is not None:
             samples = [s for batch in fresh.values() for s in batch]

@@ -48,6 +48,7 @@ class ClusterState:
         self.requests = 0
         self.errors = {}
         self.renewals = 0
+        self.quotas_success = None  # (cluster label, wall time) of the last quota collection (goquotas' self-metric)
         self.failure = None  # (kind, message) while down
 
     # ------------------------------------------------------------ samples
@@ -109,8 +110,13 @@ class ClusterState:
         return out
 
 
+QUOTA_COLLECTOR_METRIC = "isilon_quota_collector_last_success_timestamp_seconds"
+
+
 def render_self_metrics(states):
-    """Prometheus text of the self-metrics of ``states`` (one family header per metric)."""
+    """Prometheus text of the self-metrics of ``states`` (one family header per metric), plus goquotas'
+    ``isilon_quota_collector_last_success_timestamp_seconds`` for clusters whose quotas are collected
+    (Dell's quota dashboards read it)."""
     rows = {}
     for state in states:
         for metric, labels, value in state.self_values():
@@ -122,6 +128,10 @@ def render_self_metrics(states):
         name = SELF_PREFIX + metric
         lines.extend(prom_family_header(name, kind, help_text))
         lines.extend(name + prom_labels(labels) + " " + prom_number(value) for labels, value in rows[metric])
+    quota_rows = [state.quotas_success for state in states if state.quotas_success]
+    if quota_rows:
+        lines.extend(prom_family_header(QUOTA_COLLECTOR_METRIC, "gauge", "Unix time of the last quota collection"))
+        lines.extend(f"{QUOTA_COLLECTOR_METRIC}{prom_labels({'cluster': n})} {prom_number(t)}" for n, t in quota_rows)
     return "\n".join(lines) + "\n" if lines else ""
 
 

@@ -100,6 +100,10 @@ class OneFSSampler:
     def identity(self):
         return self.client.cluster_identity()
 
+    def label(self):
+        """The ``cluster`` label value of this cluster's samples."""
+        return self._label(self.identity())
+
     def _label(self, identity):
         if self.cluster_label:
             return self.cluster_label

@@ -185,7 +185,9 @@ class ClusterModel:
         if kind == "stats_proto_opstat_list":
             return self._protostats(key, rng)
         if kind == "stats_cache_data":
-            return {name: rng.randrange(0, 5_000_000) for name in CACHE_FIELDS}
+            cache = {name: rng.randrange(0, 5_000_000) for name in CACHE_FIELDS}
+            cache["oldest_page_age"] = rng.randrange(60, 86_400)  # seconds; Dell's cache panel reads it
+            return cache
         if kind == "stats_heat_list":
             return [{"op_rate": round(rng.uniform(0, 900), 3), "path": p} for p in HEAT_PATHS]
         if kind == "stats_client_proto_list_v2":
