@@ -32,11 +32,11 @@ class Exporter:
         self.sinks = []
 
     # ------------------------------------------------------------ pages
-    def _metrics_page(self, names):
+    def _metrics_page(self, names, with_sinks):
         def page():
             states = [self.states[n] for n in names if n in self.states]
             text = render_clusters(states, timestamps=self.config.timestamps)
-            if len(names) != 1:
+            if with_sinks:
                 text += "".join(sink.stats.render() for sink in self.sinks)
             return 200, PROMETHEUS_CONTENT_TYPE, text.encode("utf-8")
 
@@ -71,11 +71,11 @@ class Exporter:
         names = [c.name for c in config.clusters]
         try:
             if config.prometheus_port:
-                routes = {p: self._metrics_page(names) for p in ("/metrics", "/")}
+                routes = {p: self._metrics_page(names, True) for p in ("/metrics", "/")}
                 self.listeners.append(Listener(config.prometheus_listen, config.prometheus_port, routes, "metrics"))
             for cluster in config.clusters:
                 if cluster.prometheus_port:
-                    routes = {p: self._metrics_page([cluster.name]) for p in ("/metrics", "/")}
+                    routes = {p: self._metrics_page([cluster.name], False) for p in ("/metrics", "/")}
                     self.listeners.append(
                         Listener(config.prometheus_listen, cluster.prometheus_port, routes, "metrics-" + cluster.name)
                     )
