@@ -29,7 +29,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "quadstats"
     sys_version = ""
 
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args):  # the base class's signature
         return
 
     def do_GET(self):
@@ -40,7 +40,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             try:
                 status, ctype, body = route()
-            except Exception:  # noqa: BLE001 - a failing page must not take the listener down
+            except Exception:  # a failing page must not take the listener down
                 log.exception("HTTP %s failed", path)
                 status, ctype, body = 500, "text/plain; charset=utf-8", b"internal error\n"
         self.send_response(status)

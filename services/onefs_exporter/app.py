@@ -90,7 +90,7 @@ class Exporter:
             raise
         publish = self._publish if self.sinks else None
         for cluster in config.clusters:
-            self.pollers.append(ClusterPoller(config, cluster, self.states[cluster.name], publish).start())
+            self.pollers.append(ClusterPoller(config, cluster, self.states[cluster.name], publish=publish).start())
         log.info(
             "exporting %d cluster(s); listeners on %s",
             len(config.clusters),

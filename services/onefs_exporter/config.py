@@ -131,7 +131,8 @@ class _Reader:
                 )
         return data
 
-    def str_(self, data, path, name, default=None, required=False, pattern=None, hint=""):
+    def str_(self, where, name, default=None, *, required=False, pattern=None, hint=""):
+        data, path = where
         value = data.get(name, default)
         if value is None:
             if required:
@@ -144,14 +145,17 @@ class _Reader:
             self.fail(f"{path}.{name}".lstrip("."), hint or f"{value!r} is not allowed")
         return value
 
-    def bool_(self, data, path, name, default):
+    def bool_(self, where, name, default):
+        data, path = where
         value = data.get(name, default)
         if not isinstance(value, bool):
             self.fail(f"{path}.{name}".lstrip("."), f"must be true or false, got {value!r}")
             return default
         return value
 
-    def number(self, data, path, name, default, low, high, integer=False):
+    def number(self, where, name, default, bounds, *, integer=False):
+        data, path = where
+        low, high = bounds
         value = data.get(name, default)
         if value is None:
             return None
@@ -162,7 +166,8 @@ class _Reader:
             return default
         return value
 
-    def choice(self, data, path, name, default, choices):
+    def choice(self, where, name, default, choices):
+        data, path = where
         value = data.get(name, default)
         if value not in choices:
             self.fail(f"{path}.{name}".lstrip("."), f"must be one of {', '.join(map(str, choices))}, got {value!r}")
@@ -234,10 +239,10 @@ def _stat_groups(r, data):
     if not isinstance(raw, list):
         r.fail("stat_groups", "must be a list of {name, keys, interval}")
         return groups
-    for index, item in enumerate(raw):
+    for index, raw_item in enumerate(raw):
         path = f"stat_groups[{index}]"
-        item = r.section(item, path, _GROUP_KEYS)
-        name = r.str_(item, path, "name", required=True, pattern=_NAME, hint="letters, digits, '_', '.', '-'")
+        item = r.section(raw_item, path, _GROUP_KEYS)
+        name = r.str_((item, path), "name", required=True, pattern=_NAME, hint="letters, digits, '_', '.', '-'")
         keys = item.get("keys")
         if name in builtin_groups.GROUPS and keys is None:
             keys = builtin_groups.GROUPS[name]  # a shipped group by name
@@ -266,16 +271,16 @@ def _clusters(r, data, groups, read_secrets):
         return ()
     out = []
     names, ports = set(), set()
-    for index, item in enumerate(raw):
+    for index, raw_item in enumerate(raw):
         path = f"clusters[{index}]"
-        item = r.section(item, path, _CLUSTER_KEYS)
-        name = r.str_(item, path, "name", required=True, pattern=_NAME, hint="letters, digits, '_', '.', '-'")
-        host = r.str_(item, path, "host", required=True)
+        item = r.section(raw_item, path, _CLUSTER_KEYS)
+        name = r.str_((item, path), "name", required=True, pattern=_NAME, hint="letters, digits, '_', '.', '-'")
+        host = r.str_((item, path), "host", required=True)
         if host and ("://" in host or "/" in host):
             r.fail(f"{path}.host", f"a host name or address without scheme or path, got {host!r}")
-        username = r.str_(item, path, "username", required=True)
-        password_file = r.str_(item, path, "password_file", required=True, hint="a file holding the password")
-        prom_port = r.number(item, path, "prometheus_port", None, 1, 65535, integer=True)
+        username = r.str_((item, path), "username", required=True)
+        password_file = r.str_((item, path), "password_file", required=True, hint="a file holding the password")
+        prom_port = r.number((item, path), "prometheus_port", None, (1, 65535), integer=True)
         selected = item.get("stat_groups")
         if selected is None:
             selected = []
@@ -302,20 +307,20 @@ def _clusters(r, data, groups, read_secrets):
             Cluster(
                 name=name or "",
                 host=host or "",
-                port=r.number(item, path, "port", 8080, 1, 65535, integer=True),
-                auth=r.choice(item, path, "auth", "session", ("session", "basic")),
+                port=r.number((item, path), "port", 8080, (1, 65535), integer=True),
+                auth=r.choice((item, path), "auth", "session", ("session", "basic")),
                 username=username or "",
                 password_file=password_file or "",
-                ca_file=r.str_(item, path, "ca_file"),
-                verify=r.bool_(item, path, "verify", True),
-                timeout=float(r.number(item, path, "timeout", 30, 1, 600)),
-                retries=r.number(item, path, "retries", 1, 0, 10, integer=True),
+                ca_file=r.str_((item, path), "ca_file"),
+                verify=r.bool_((item, path), "verify", True),
+                timeout=float(r.number((item, path), "timeout", 30, (1, 600))),
+                retries=r.number((item, path), "retries", 1, (0, 10), integer=True),
                 prometheus_port=prom_port,
-                cluster_label=r.str_(item, path, "cluster_label"),
-                preserve_case=r.bool_(item, path, "preserve_case", False),
+                cluster_label=r.str_((item, path), "cluster_label"),
+                preserve_case=r.bool_((item, path), "preserve_case", False),
                 stat_groups=tuple(selected),
                 summary=tuple(dict.fromkeys(summary)),
-                quotas=r.bool_(item, path, "quotas", False),
+                quotas=r.bool_((item, path), "quotas", False),
                 password=password,
             )
         )
@@ -342,16 +347,16 @@ def _influx(r, data, read_secrets):
             "max_pending_batches",
         ),
     )
-    version = r.choice(data, path, "version", 1, (1, 2))
-    url = r.str_(data, path, "url", required=True, hint="e.g. https://influx.example.com:8086")
+    version = r.choice((data, path), "version", 1, (1, 2))
+    url = r.str_((data, path), "url", required=True, hint="e.g. https://influx.example.com:8086")
     if url and not url.startswith(("http://", "https://")):
         r.fail(f"{path}.url", f"must start with http:// or https://, got {url!r}")
-    database = r.str_(data, path, "database", "isi_data_insights" if version == 1 else None)
-    org = r.str_(data, path, "org", required=version == 2)
-    bucket = r.str_(data, path, "bucket", required=version == 2)
-    token_file = r.str_(data, path, "token_file", required=version == 2, hint="a file holding the API token")
-    username = r.str_(data, path, "username")
-    password_file = r.str_(data, path, "password_file")
+    database = r.str_((data, path), "database", "isi_data_insights" if version == 1 else None)
+    org = r.str_((data, path), "org", required=version == 2)
+    bucket = r.str_((data, path), "bucket", required=version == 2)
+    token_file = r.str_((data, path), "token_file", required=version == 2, hint="a file holding the API token")
+    username = r.str_((data, path), "username")
+    password_file = r.str_((data, path), "password_file")
     if version == 1 and bool(username) != bool(password_file):
         r.fail(path, "username and password_file go together (InfluxDB v1 basic auth)")
     secret = ""
@@ -370,10 +375,10 @@ def _influx(r, data, read_secrets):
         org=org,
         bucket=bucket,
         token_file=token_file,
-        ca_file=r.str_(data, path, "ca_file"),
-        verify=r.bool_(data, path, "verify", True),
-        timeout=float(r.number(data, path, "timeout", 10, 1, 300)),
-        max_pending_batches=r.number(data, path, "max_pending_batches", 1000, 1, 1_000_000, integer=True),
+        ca_file=r.str_((data, path), "ca_file"),
+        verify=r.bool_((data, path), "verify", True),
+        timeout=float(r.number((data, path), "timeout", 10, (1, 300))),
+        max_pending_batches=r.number((data, path), "max_pending_batches", 1000, (1, 1_000_000), integer=True),
         secret=secret,
     )
 
@@ -393,9 +398,9 @@ def parse_config(data, read_secrets=True):
     prom = r.section(sinks.get("prometheus"), "sinks.prometheus", ("listen_address", "port", "timestamps"))
     sd = r.section(sinks.get("http_sd"), "sinks.http_sd", ("enabled", "listen_address", "port", "target_host"))
     influx = _influx(r, sinks["influxdb"], read_secrets) if sinks.get("influxdb") is not None else None
-    sd_enabled = r.bool_(sd, "sinks.http_sd", "enabled", bool(sd))
-    sd_port = r.number(sd, "sinks.http_sd", "port", 9999 if sd_enabled else None, 1, 65535, integer=True)
-    prom_port = r.number(prom, "sinks.prometheus", "port", None, 1, 65535, integer=True)
+    sd_enabled = r.bool_((sd, "sinks.http_sd"), "enabled", bool(sd))
+    sd_port = r.number((sd, "sinks.http_sd"), "port", 9999 if sd_enabled else None, (1, 65535), integer=True)
+    prom_port = r.number((prom, "sinks.prometheus"), "port", None, (1, 65535), integer=True)
     discard = sinks.get("discard") is not None
     if sd_enabled and prom_port is None and not any(c.prometheus_port for c in clusters):
         r.fail("sinks.http_sd", "lists Prometheus endpoints: set sinks.prometheus.port or clusters[].prometheus_port")
@@ -407,23 +412,23 @@ def parse_config(data, read_secrets=True):
     config = Config(
         clusters=clusters,
         stat_groups=groups,
-        min_update_interval=float(r.number(data, "", "min_update_interval", 5, 1, 86400)),
-        expiry_multiplier=float(r.number(data, "", "expiry_multiplier", 2, 1, 100)),
-        include_degraded=r.bool_(data, "", "include_degraded", False),
-        summary_interval=float(r.number(data, "", "summary_interval", 5, 1, 86400)),
-        quota_interval=float(r.number(quotas, "quotas", "interval", 300, 10, 86400)),
+        min_update_interval=float(r.number((data, ""), "min_update_interval", 5, (1, 86400))),
+        expiry_multiplier=float(r.number((data, ""), "expiry_multiplier", 2, (1, 100))),
+        include_degraded=r.bool_((data, ""), "include_degraded", False),
+        summary_interval=float(r.number((data, ""), "summary_interval", 5, (1, 86400))),
+        quota_interval=float(r.number((quotas, "quotas"), "interval", 300, (10, 86400))),
         quota_types=tuple(quota_types),
-        refresh_interval=float(r.number(data, "", "refresh_interval", 300, 10, 86400)),
-        prometheus_listen=r.str_(prom, "sinks.prometheus", "listen_address", "127.0.0.1"),
+        refresh_interval=float(r.number((data, ""), "refresh_interval", 300, (10, 86400))),
+        prometheus_listen=r.str_((prom, "sinks.prometheus"), "listen_address", "127.0.0.1"),
         prometheus_port=prom_port,
-        timestamps=r.bool_(prom, "sinks.prometheus", "timestamps", True),
+        timestamps=r.bool_((prom, "sinks.prometheus"), "timestamps", True),
         http_sd_enabled=sd_enabled,
-        http_sd_listen=r.str_(sd, "sinks.http_sd", "listen_address", "127.0.0.1"),
+        http_sd_listen=r.str_((sd, "sinks.http_sd"), "listen_address", "127.0.0.1"),
         http_sd_port=sd_port,
-        http_sd_target_host=r.str_(sd, "sinks.http_sd", "target_host"),
+        http_sd_target_host=r.str_((sd, "sinks.http_sd"), "target_host"),
         influx=influx,
         discard=discard,
-        log_level=r.choice(data, "", "log_level", "info", LOG_LEVELS),
+        log_level=r.choice((data, ""), "log_level", "info", LOG_LEVELS),
     )
     if r.problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(r.problems))

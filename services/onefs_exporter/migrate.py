@@ -92,8 +92,8 @@ def _secret_note(setting, value, path, what):
     return f"{setting}: write the {what}{source} into {path} (mode 0600); it is not copied here"
 
 
-def migrate(doc):
-    """gostats TOML mapping → (YAML config mapping, notes)."""
+def _section_notes(doc):
+    """Notes for settings of the single sections that are not carried over or unknown."""
     notes = []
     for section, value in doc.items():
         if section in ("cluster", "statgroup"):
@@ -107,72 +107,87 @@ def migrate(doc):
                 notes.append(f"{dotted} not carried over: {NOT_CARRIED[dotted]}")
             elif name not in KNOWN[section]:
                 notes.append(f"unknown setting {dotted}: not carried over")
-    glob = doc.get("global", {})
-    processor = glob.get("stats_processor", "influxdb")
-    out = {}
+    return notes
+
+
+def _stat_groups(doc, glob, notes):
     groups_by_name = {}
     for index, group in enumerate(doc.get("statgroup", [])):
-        for name in group:
-            if name not in STATGROUP_KEYS:
-                notes.append(f"unknown setting statgroup[{index}].{name}: not carried over")
+        notes.extend(
+            f"unknown setting statgroup[{index}].{name}: not carried over"
+            for name in group
+            if name not in STATGROUP_KEYS
+        )
         groups_by_name[group.get("name")] = group
     active = glob.get("active_stat_groups", list(groups_by_name))
-    stat_groups = []
+    out = []
     for name in active:
         group = groups_by_name.get(name)
         if group is None:
             notes.append(f"global.active_stat_groups names {name!r}, which has no [[statgroup]]: left out")
             continue
-        stat_groups.append(
-            {
-                "name": name,
-                "keys": list(group.get("stats", [])),
-                "interval": _interval(group.get("update_interval", "*")),
-            }
-        )
-    for name in groups_by_name:
-        if name not in active:
-            notes.append(f"[[statgroup]] {name!r} is not in active_stat_groups: left out")
+        interval = _interval(group.get("update_interval", "*"))
+        out.append({"name": name, "keys": list(group.get("stats", [])), "interval": interval})
+    notes.extend(
+        f"[[statgroup]] {name!r} is not in active_stat_groups: left out"
+        for name in groups_by_name
+        if name not in active
+    )
+    return out
+
+
+def _cluster(item, index, glob, context, notes):
+    """One [[cluster]] → a cluster entry (None when disabled). ``context``: (processor, summary, taken, count)."""
+    processor, summary, taken, count = context
+    notes.extend(
+        f"unknown setting cluster[{index}].{name}: not carried over" for name in item if name not in CLUSTER_KEYS
+    )
+    hostname = str(item.get("hostname", "")).strip()
+    if not hostname:
+        raise ConfigError(f"cluster[{index}] has no hostname")
+    if item.get("disabled"):
+        notes.append(f"cluster[{index}] ({hostname}) is disabled in gostats: left out")
+        return None
+    name = _cluster_name(hostname, taken)
+    path = f"{CREDENTIALS_DIR}/{name}.password"
+    entry = {
+        "name": name,
+        "host": hostname,
+        "port": 8080,
+        "auth": "basic" if item.get("authtype") == "basic-auth" else "session",
+        "username": item.get("username", ""),
+        "password_file": path,
+        "verify": bool(item.get("verify-ssl", True)),
+    }
+    if "verify-ssl" not in item:
+        notes.append(f"clusters[{count}].verify: gostats' default was used as true; set ca_file for a private CA")
+    notes.append(_secret_note(f"clusters[{count}].password_file", item.get("password"), path, "password"))
+    if "max_retries" in glob:
+        retries = int(glob["max_retries"])
+        entry["retries"] = min(retries, 10) if retries > 0 else 10  # gostats' 0 means forever
+    if item.get("preserve_case", glob.get("preserve_case")):
+        entry["preserve_case"] = True
+    if processor == "prometheus" and item.get("prometheus_port"):
+        entry["prometheus_port"] = int(item["prometheus_port"])
+    if summary:
+        entry["summary"] = summary
+    return entry
+
+
+def migrate(doc):
+    """gostats TOML mapping → (YAML config mapping, notes)."""
+    notes = _section_notes(doc)
+    glob = doc.get("global", {})
+    processor = glob.get("stats_processor", "influxdb")
+    stat_groups = _stat_groups(doc, glob, notes)
     summary = [k for k in ("protocol", "client", "drive") if doc.get("summary_stats", {}).get(k)]
     clusters = []
     taken = set()
     for index, item in enumerate(doc.get("cluster", [])):
-        for name in item:
-            if name not in CLUSTER_KEYS:
-                notes.append(f"unknown setting cluster[{index}].{name}: not carried over")
-        hostname = str(item.get("hostname", "")).strip()
-        if not hostname:
-            raise ConfigError(f"cluster[{index}] has no hostname")
-        if item.get("disabled"):
-            notes.append(f"cluster[{index}] ({hostname}) is disabled in gostats: left out")
-            continue
-        name = _cluster_name(hostname, taken)
-        path = f"{CREDENTIALS_DIR}/{name}.password"
-        entry = {
-            "name": name,
-            "host": hostname,
-            "port": 8080,
-            "auth": "basic" if item.get("authtype") == "basic-auth" else "session",
-            "username": item.get("username", ""),
-            "password_file": path,
-            "verify": bool(item.get("verify-ssl", True)),
-        }
-        if "verify-ssl" not in item:
-            notes.append(
-                f"clusters[{len(clusters)}].verify: gostats' default was used as true; set ca_file for a private CA"
-            )
-        notes.append(_secret_note(f"clusters[{len(clusters)}].password_file", item.get("password"), path, "password"))
-        if "max_retries" in glob:
-            entry["retries"] = min(int(glob["max_retries"]), 10) if int(glob["max_retries"]) > 0 else 10
-        if item.get("preserve_case", glob.get("preserve_case")):
-            entry["preserve_case"] = True
-        if processor == "prometheus" and item.get("prometheus_port"):
-            entry["prometheus_port"] = int(item["prometheus_port"])
-        if summary:
-            entry["summary"] = summary
-        clusters.append(entry)
-    out["clusters"] = clusters
-    out["stat_groups"] = stat_groups
+        entry = _cluster(item, index, glob, (processor, summary, taken, len(clusters)), notes)
+        if entry is not None:
+            clusters.append(entry)
+    out = {"clusters": clusters, "stat_groups": stat_groups}
     out["min_update_interval"] = glob.get("min_update_interval_override", 5)
     out["include_degraded"] = bool(glob.get("include_degraded", False))
     if "expiry_multiplier" in doc.get("prometheus", {}):

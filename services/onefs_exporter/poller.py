@@ -34,7 +34,7 @@ CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "p
 class ClusterPoller:
     """Polls one cluster until :meth:`stop`. ``publish(cluster_name, samples)`` gets fresh samples."""
 
-    def __init__(self, config, cluster, state, publish=None, clock=time.monotonic, wall=time.time):
+    def __init__(self, config, cluster, state, *, publish=None, clock=time.monotonic, wall=time.time):
         self.config = config
         self.cluster = cluster
         self.state = state
@@ -51,6 +51,7 @@ class ClusterPoller:
         self.key_intervals = {}  # (group, key) -> seconds
         self.next_due = {}  # (group, key) | "summary:<kind>" | "quotas" -> clock time
         self.cycles = 0
+        self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
 
     # ------------------------------------------------------------ lifecycle
     def start(self):
@@ -99,7 +100,7 @@ class ClusterPoller:
             while not self._stop.is_set():
                 try:
                     self.tick()
-                except Exception as exc:  # noqa: BLE001 - a bug in one cycle must not end the thread
+                except Exception as exc:  # a bug in one cycle must not end the thread
                     log.exception("cluster %s: unexpected error in a collection cycle", self.cluster.name)
                     self._down(KIND_UNKNOWN, f"{type(exc).__name__}: {exc}")
                 self._stop.wait(max(0.0, self.next_wake() - self.clock()))
@@ -140,17 +141,19 @@ class ClusterPoller:
         for index, (kind, item, keys) in enumerate(work):
             if self._stop.is_set():
                 return
-            ok = self._run_one(kind, item, keys, now)
-            if not ok:
-                # Cluster-level failure: retry everything still due after min_update_interval.
-                retry = self.clock() + self.config.min_update_interval
-                for kind2, item2, keys2 in work[index:]:
-                    if kind2 == "group":
-                        for key in keys2:
-                            self.next_due[(item2.name, key)] = retry
-                    elif kind2 != "metadata":
-                        self.next_due[item2] = retry
+            if not self._run_one(kind, item, keys, now):
+                self._retry_later(work[index:])
                 return
+
+    def _retry_later(self, work):
+        """After a cluster-level failure, everything still due is tried again after min_update_interval."""
+        retry = self.clock() + self.config.min_update_interval
+        for kind, item, keys in work:
+            if kind == "group":
+                for key in keys:
+                    self.next_due[(item.name, key)] = retry
+            elif kind != "metadata":
+                self.next_due[item] = retry
 
     def _schedule(self, due_key, interval, now):
         prev = self.next_due.get(due_key, now)
@@ -159,43 +162,43 @@ class ClusterPoller:
             nxt = self.clock() + interval
         self.next_due[due_key] = nxt
 
+    def _fetch(self, kind, item, keys, now):
+        """Read one unit of work; returns (duration source, {source: samples})."""
+        if kind == "group":
+            return "group:" + item.name, self._collect_group(item, keys, now)
+        if kind == "summary":
+            fresh = {item: self.sampler.read_summary(item.split(":", 1)[1])}
+            self._schedule(item, self.config.summary_interval, now)
+            return item, fresh
+        fresh = {"quotas": self.sampler.read_quotas(self.config.quota_types)}
+        self._schedule(item, self.config.quota_interval, now)
+        return "quotas", fresh
+
     def _run_one(self, kind, item, keys, now):
+        """Do one unit of work; False after a cluster-level failure (the rest of the cycle waits)."""
         start = self.clock()
         try:
             if kind == "metadata":
                 # Many keys at once: one paged key list, not one metadata request per key and group.
                 self.client.load_all_keys()
                 return True
-            if kind == "group":
-                source = "group:" + item.name
-                fresh = self._collect_group(item, keys, now)
-            elif kind == "summary":
-                source = item
-                interval = self.config.summary_interval
-                fresh = {item: self.sampler.read_summary(item.split(":", 1)[1])}
-                self._schedule(item, interval, now)
-            else:
-                source = "quotas"
-                interval = self.config.quota_interval
-                fresh = {"quotas": self.sampler.read_quotas(self.config.quota_types)}
-                self._schedule(item, interval, now)
+            source, fresh = self._fetch(kind, item, keys, now)
         except QuadstatsError as exc:
             self._account()
             self.state.count_error(exc.kind)
             if exc.kind in CLUSTER_KINDS:
                 self._down(exc.kind, str(exc))
                 return False
-            # Not the cluster as a whole (an endpoint missing, an API error): retry on the next interval.
-            log.debug("cluster %s: %s failed: %s", self.cluster.name, kind, exc)
-            if kind == "metadata":
-                return True
-            if kind != "group":
-                self._schedule(item, self.config.min_update_interval, now)
-            else:
-                for key in keys:
-                    self._schedule((item.name, key), self.config.min_update_interval, now)
+            # Not the cluster as a whole (an endpoint missing, an API error): try again soon.
+            what = "group:" + item.name if kind == "group" else item  # item is the source name otherwise
+            if self._partial.get(what) != exc.kind:
+                log.warning("cluster %s: %s failed (%s): %s", self.cluster.name, what, exc.kind, exc)
+                self._partial[what] = exc.kind
+            self._retry_later([(kind, item, keys)])
             return True
         self._account()
+        if self._partial.pop(source, None) is not None:
+            log.info("cluster %s: %s works again", self.cluster.name, source)
         self.state.durations[source] = round(self.clock() - start, 6)
         self.state.put(fresh, self._lifetime)
         if kind == "quotas":

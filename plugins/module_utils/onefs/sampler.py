@@ -20,7 +20,6 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import quotas as qt
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import summary_samples
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
     UNKNOWN_KEY_CODE,
     key_error,
@@ -28,6 +27,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors impor
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import LOGGER_NAME
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import rows_to_samples
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import summary_samples
 
 CLUSTER_FIELDS = ("name", "version", "guid", "nodes_up", "nodes_down")
 
@@ -84,7 +84,7 @@ class OneFSSampler:
     """Reads statistics keys from one cluster; keep one per client for a long-running exporter."""
 
     def __init__(
-        self, client, include_degraded=False, nodes=None, preserve_case=False, cluster_label=None, devid_label=False
+        self, client, include_degraded=False, nodes=None, preserve_case=False, cluster_label=None, *, devid_label=False
     ):
         self.client = client
         self.devid_label = devid_label

@@ -101,6 +101,16 @@ def _decode_dict(item, base_labels, out):
                     _decode_dict(sub, labels, out)
 
 
+def _node_labels(cache, cluster, node, devid, devid_label):
+    """The labels dict of one node (shared by its samples, so encoders format it once)."""
+    labels = cache.get((node, devid))
+    if labels is None:
+        labels = cache[(node, devid)] = {"cluster": cluster, "node": str(node)}
+        if devid_label:
+            labels["devid"] = str(devid)
+    return labels
+
+
 def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False):
     """Turn ``statistics/current`` rows into (samples, errors).
 
@@ -151,14 +161,7 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
         value = row.get("value")
         if value is None:
             continue
-        if devid:
-            labels = node_labels.get((node, devid))
-            if labels is None:
-                labels = node_labels[(node, devid)] = {"cluster": cluster, "node": str(node)}
-                if devid_label:
-                    labels["devid"] = str(devid)
-        else:
-            labels = cluster_labels
+        labels = _node_labels(node_labels, cluster, node, devid, devid_label) if devid else cluster_labels
         unit = units.get(key)
         stamp = row.get("time")
         cls = type(value)

@@ -416,9 +416,8 @@ def quota_list(model, now, version=8, count=None):
     bucket = int(now // QUOTA_CACHE_TIME)
     layout = QUOTA_LAYOUT if count is None else [QUOTA_LAYOUT[i % len(QUOTA_LAYOUT)] for i in range(count)]
     out = []
-    for index, (qtype, path, persona, on, hard, soft, advisory) in enumerate(layout):
-        if count is not None and index >= len(QUOTA_LAYOUT):
-            path = f"{path}/{index}"
+    for index, (qtype, base_path, persona, on, hard, soft, advisory) in enumerate(layout):
+        path = base_path if index < len(QUOTA_LAYOUT) else f"{base_path}/{index}"
         rng = model._rng("quota", index, bucket)
         limit = hard or soft or advisory or 10 * TIB
         used = int(limit * rng.uniform(0.2, 1.1))

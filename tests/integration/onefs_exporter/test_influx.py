@@ -48,7 +48,7 @@ def sink_errors(port):
 
 def test_influx_v1_basic_auth_and_refusals(sim_factory, password_file, exporter_factory, receivers, tmp_path):
     sim = sim_factory(cluster_name="Alpha")
-    rec = receivers(user="writer", password="influx-pw")
+    rec = receivers(user="writer", password="influx-pw")  # noqa: S106 - test credentials
     influx = {
         "version": 1,
         "url": rec.url,
@@ -81,7 +81,7 @@ def test_influx_v1_basic_auth_and_refusals(sim_factory, password_file, exporter_
 def test_influx_v2_https_token_retries_and_tls(sim_factory, password_file, exporter_factory, receivers, tmp_path):
     sim = sim_factory(cluster_name="Beta")
     certs = make_test_ca(tmp_path / "influx-tls")
-    rec = receivers(token="tok-123", org="quadstats", buckets=("onefs",), tls_certs=certs)
+    rec = receivers(token="tok-123", org="quadstats", buckets=("onefs",), tls_certs=certs)  # noqa: S106
     rec.fail_next = [(503, 2), (429, 1)]
     influx = {
         "version": 2,

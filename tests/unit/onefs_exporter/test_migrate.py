@@ -135,7 +135,7 @@ def test_migrate_influx_v2_and_cli(tmp_path):
         '[[cluster]]\nhostname = "10.1.2.3"\nusername = "u"\npassword = "p"\n'
         '[[statgroup]]\nname = "g"\nupdate_interval = "*"\nstats = ["cluster.health"]\n'
     )
-    result = subprocess.run(  # noqa: S603 - our own module
+    result = subprocess.run(
         [sys.executable, "-m", "ansible_collections.quadstats.stack.services.onefs_exporter", "migrate", str(toml)],
         capture_output=True,
         text=True,
