@@ -17,7 +17,11 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
 from ansible_collections.quadstats.stack.services.common.httpd import Listener
 from ansible_collections.quadstats.stack.services.onefs_exporter.poller import ClusterPoller
 from ansible_collections.quadstats.stack.services.onefs_exporter.sinks import DiscardSink, InfluxSink, http_sd_document
-from ansible_collections.quadstats.stack.services.onefs_exporter.state import ClusterState, render_clusters
+from ansible_collections.quadstats.stack.services.onefs_exporter.state import (
+    ClusterState,
+    MergedRender,
+    render_clusters,
+)
 
 log = logging.getLogger("quadstats.exporter.onefs")
 STOP_JOIN_SECONDS = 10.0
@@ -33,9 +37,11 @@ class Exporter:
 
     # ------------------------------------------------------------ pages
     def _metrics_page(self, names, with_sinks):
+        merged = MergedRender()
+
         def page():
             states = [self.states[n] for n in names if n in self.states]
-            text = render_clusters(states, timestamps=self.config.timestamps)
+            text = render_clusters(states, timestamps=self.config.timestamps, merged=merged)
             if with_sinks:
                 text += "".join(sink.stats.render() for sink in self.sinks)
             return 200, PROMETHEUS_CONTENT_TYPE, text.encode("utf-8")

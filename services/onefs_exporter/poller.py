@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from itertools import groupby
+from operator import itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
@@ -28,6 +30,7 @@ from ansible_collections.quadstats.stack.services.onefs_exporter.config import c
 
 log = logging.getLogger("quadstats.exporter.onefs")
 # Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
+_NAME = itemgetter("name")
 CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
 
 
@@ -71,7 +74,8 @@ class ClusterPoller:
     def is_alive(self):
         return self._thread is not None and self._thread.is_alive()
 
-    def _make_client(self):
+    def connect(self):
+        """Create the PAPI client and the sampler (no request yet; the first cycle logs in)."""
         c = self.cluster
         self.client = PapiClient(
             c.host,
@@ -96,7 +100,7 @@ class ClusterPoller:
 
     def run(self):
         try:
-            self._make_client()
+            self.connect()
             while not self._stop.is_set():
                 try:
                     self.tick()
@@ -155,11 +159,12 @@ class ClusterPoller:
             elif kind != "metadata":
                 self.next_due[item] = retry
 
-    def _schedule(self, due_key, interval, now):
-        prev = self.next_due.get(due_key, now)
-        nxt = prev + interval
-        if nxt <= self.clock():
-            nxt = self.clock() + interval
+    def _schedule(self, due_key, interval, now, current=None):
+        """Next due time: one interval after the last one, or from now when that has passed already."""
+        current = self.clock() if current is None else current
+        nxt = self.next_due.get(due_key, now) + interval
+        if nxt <= current:
+            nxt = current + interval
         self.next_due[due_key] = nxt
 
     def _fetch(self, kind, item, keys, now):
@@ -215,10 +220,15 @@ class ClusterPoller:
         metas = reading["metadata"]
         minimum = self.config.min_update_interval
         fresh = {}
-        for sample in reading["stats"]:
-            fresh.setdefault(sample["name"], []).append(sample)
+        # Rows come key by key: group runs of one name (C-level), joining runs if a key comes back.
+        for name, run in groupby(reading["stats"], _NAME):
+            if name in fresh:
+                fresh[name].extend(run)
+            else:
+                fresh[name] = list(run)
         for err in reading["errors"]:
             self.state.count_error(err["kind"])
+        current = self.clock()
         for key in keys:
             meta = metas.get(key)
             if meta is None:  # unknown key: the core looks it up again at its next refresh
@@ -226,7 +236,7 @@ class ClusterPoller:
             else:
                 interval = group.interval.for_key(meta.get("interval"), minimum)
             self.key_intervals[key] = interval
-            self._schedule((group.name, key), interval, now)
+            self._schedule((group.name, key), interval, now, current)
         return fresh
 
     def _lifetime(self, source):

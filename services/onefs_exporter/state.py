@@ -42,6 +42,7 @@ class ClusterState:
         self._sources = {}  # source -> (samples, expires_at on clock)
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
+        self.version = 0  # changes whenever the live samples change (a put or an expiry)
         self.up = 0
         self.last_success = 0.0
         self.durations = {}
@@ -61,6 +62,7 @@ class ClusterState:
                 self._sources[source] = (samples, expires)
                 self._next_expiry = min(self._next_expiry, expires)
             self._rendered = {}
+            self.version += 1
 
     def _expire(self):
         now = self.clock()
@@ -69,6 +71,13 @@ class ClusterState:
         self._sources = {s: v for s, v in self._sources.items() if v[1] > now}
         self._next_expiry = min((v[1] for v in self._sources.values()), default=float("inf"))
         self._rendered = {}
+        self.version += 1
+
+    def current_version(self):
+        """:attr:`version` after dropping what expired."""
+        with self._lock:
+            self._expire()
+            return self.version
 
     def samples(self):
         with self._lock:
@@ -135,10 +144,28 @@ def render_self_metrics(states):
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def render_clusters(states, timestamps=True):
-    """The /metrics text for ``states``: OneFS series (families merged across clusters) + self-metrics."""
+class MergedRender:
+    """The OneFS series of several clusters as one text (families merged), rendered again only when
+    one of the clusters' samples changed."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._key = None
+        self._text = ""
+
+    def render(self, states, timestamps=True):
+        with self._lock:  # concurrent scrapes: one renders, the others wait for its text
+            key = (timestamps, tuple((id(state), state.current_version()) for state in states))
+            if key != self._key:
+                self._text = to_prometheus([s for state in states for s in state.samples()], timestamps=timestamps)
+                self._key = key
+            return self._text
+
+
+def render_clusters(states, timestamps=True, merged=None):
+    """The /metrics text for ``states``: OneFS series (families merged across clusters) + self-metrics.
+
+    ``merged`` (a :class:`MergedRender`) keeps the multi-cluster text between scrapes."""
     if len(states) == 1:
-        body = states[0].render(timestamps)
-    else:
-        body = to_prometheus([s for state in states for s in state.samples()], timestamps=timestamps)
-    return body + render_self_metrics(states)
+        return states[0].render(timestamps) + render_self_metrics(states)
+    return (merged or MergedRender()).render(states, timestamps) + render_self_metrics(states)

@@ -65,7 +65,7 @@ def exported(tmp_path_factory):
         )
         state = ClusterState("dash")
         poller = ClusterPoller(config, config.clusters[0], state)
-        poller._make_client()
+        poller.connect()
         poller.tick()
         poller.client.close()
         assert state.up == 1, state.failure

@@ -7,7 +7,11 @@ import pytest
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import Interval, parse_config, parse_interval
 from ansible_collections.quadstats.stack.services.onefs_exporter.sinks import http_sd_document
-from ansible_collections.quadstats.stack.services.onefs_exporter.state import ClusterState, render_clusters
+from ansible_collections.quadstats.stack.services.onefs_exporter.state import (
+    ClusterState,
+    MergedRender,
+    render_clusters,
+)
 
 
 def cluster(**extra):
@@ -128,3 +132,17 @@ def test_http_sd_document():
         ["collector.example.com:9102"],
     ]
     assert doc[2]["labels"]["__meta_quadstats_onefs_cluster"] == "b"
+
+
+def test_merged_render_is_reused_until_a_cluster_changes():
+    clock = Clock()
+    a, b = ClusterState("a", clock), ClusterState("b", clock)
+    a.put({"k.x": [sample("k.x", 1)]}, lambda _s: 10)
+    b.put({"k.x": [sample("k.x", 3, cluster="b")]}, lambda _s: 10)
+    merged = MergedRender()
+    first = merged.render([a, b])
+    assert merged.render([a, b]) is first
+    b.put({"k.x": [sample("k.x", 4, cluster="b")]}, lambda _s: 10)
+    assert 'isilon_stat_k_x{cluster="b"} 4' in merged.render([a, b])
+    clock.now += 11  # expiry also counts as a change
+    assert merged.render([a, b]) == ""
