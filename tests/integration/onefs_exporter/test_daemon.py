@@ -137,6 +137,9 @@ def test_session_expiry_node_down_and_401(sim_factory, password_file, exporter_f
 
     samples = proc.wait_for(node_two_gone, timeout=15, what="node 2's series to go")
     assert up_of(samples, "g") == 1
+    # Cluster values aggregated over nodes are degraded while a node is down: counted, not exported.
+    degraded = metric(samples, "quadstats_onefs_exporter_errors_total", cluster="g", kind="degraded")
+    assert degraded and degraded[0][2] >= 1
     sim.set_node_up(2, True)
     proc.wait_for(
         lambda: {x[1]["node"] for x in metric(scrape(port), "isilon_stat_node_load_1min")} == {"1", "2", "3", "4"},
