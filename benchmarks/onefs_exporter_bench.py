@@ -41,6 +41,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests")]
 
+from onefs_bench import sdk_baseline, start_simulator  # noqa: E402
+
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import query  # noqa: E402
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import parse_config  # noqa: E402
 from ansible_collections.quadstats.stack.services.onefs_exporter.poller import ClusterPoller  # noqa: E402
@@ -51,19 +53,6 @@ from ansible_collections.quadstats.stack.services.onefs_exporter.state import ( 
 
 SIM_PASSWORD = "sim-password"  # noqa: S105 - the simulator's default, a local test server
 USER = "statsreader"
-
-
-def start_simulator(nodes, seed):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.onefs_simulator", "--nodes", str(nodes), "--seed", str(seed)],
-        cwd=ROOT / "tests",
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().split()
-    return proc, int(line[1].rsplit(":", 1)[1]), line[2].split("=", 1)[1]
 
 
 class Clock:
@@ -235,19 +224,8 @@ def main():  # noqa: PLR0915 - one linear measurement script
         for p in pollers:
             p.client.close()
 
-        baseline = None
-        if args.sdk_python:
-            out = subprocess.run(
-                [
-                    args.sdk_python,
-                    str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
-                    *("--port", str(port), "--ca-path", ca_path, "--cycles", str(args.cycles * args.blocks)),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            baseline = json.loads(out.stdout)
+        cycles = args.cycles * args.blocks
+        baseline = sdk_baseline(args.sdk_python, port, ca_path, cycles) if args.sdk_python else None
         rss, hwm, lines = measure_rss((port, ca_path), pw, keys, args.rss_seconds, tmp.name)
     finally:
         proc.terminate()

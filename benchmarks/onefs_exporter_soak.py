@@ -17,7 +17,6 @@ import os
 import platform
 import socket
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests")]
+
+from onefs_bench import start_simulator  # noqa: E402
 
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import parse_config  # noqa: E402
 from ansible_collections.quadstats.stack.services.onefs_exporter.poller import ClusterPoller  # noqa: E402
@@ -57,19 +58,6 @@ def rss_kib():
     return 0
 
 
-def start_simulator(nodes):
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.onefs_simulator", "--nodes", str(nodes), "--max-seconds", "7200"],
-        cwd=ROOT / "tests",
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    line = proc.stdout.readline().split()
-    return proc, int(line[1].rsplit(":", 1)[1]), line[2].split("=", 1)[1]
-
-
 def control(port, ca_path, path, body):
     ctx = ssl.create_default_context(cafile=ca_path)
     req = urllib.request.Request(f"https://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST")
@@ -91,7 +79,7 @@ def main():  # noqa: PLR0915 - one linear soak script
     parser.add_argument("--report", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=1000, help="cycles before the RSS baseline")
     args = parser.parse_args()
-    proc, port, ca_path = start_simulator(3)
+    proc, port, ca_path = start_simulator(3, 7, max_seconds=7200)
     tmp = tempfile.TemporaryDirectory(prefix="onefs-soak-")
     pw = Path(tmp.name) / "pw"
     pw.write_text(SIM_PASSWORD)
