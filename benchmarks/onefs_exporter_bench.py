@@ -96,6 +96,14 @@ def exporter_block(poller, clock, cycles):
     return cpu, poller.state.series_count() * cycles  # every cycle reads every key: same count each time
 
 
+def sampler_block(sampler, keys, cycles):
+    cpu0 = time.process_time()
+    values = 0
+    for _ in range(cycles):
+        values += len(sampler.read(keys)["stats"])
+    return time.process_time() - cpu0, values
+
+
 def floor_block(conn, targets, headers, cycles):
     cpu0 = time.process_time()
     rows = 0
@@ -192,7 +200,7 @@ def main():  # noqa: PLR0915 - one linear measurement script
         headers = {"Accept": "application/json", "Authorization": "Basic " + token}
         floor_block(conn, targets, headers, 2)  # warm-up: TLS handshake
         values_per_cycle = None
-        exp_ms, floor_ms, ratios = [], [], []
+        exp_ms, floor_ms, core_ms, ratios = [], [], [], []
         requests_before = exporter.client.requests
         for _ in range(args.blocks):
             cpu, values = exporter_block(exporter, clock, args.cycles)
@@ -200,6 +208,8 @@ def main():  # noqa: PLR0915 - one linear measurement script
             e = cpu * 1000 / (values / 1000)
             cpu, _rows = floor_block(conn, targets, headers, args.cycles)
             f = cpu * 1000 / (values / 1000)  # per the same 1,000 values the exporter produced
+            cpu, core_values = sampler_block(pollers[1].sampler, keys, args.cycles)
+            core_ms.append(cpu * 1000 / (core_values / 1000))
             exp_ms.append(e)
             floor_ms.append(f)
             ratios.append(e / f)
@@ -243,6 +253,7 @@ def main():  # noqa: PLR0915 - one linear measurement script
         f"  floor (keep-alive GET + json.loads) {med(floor_ms):.2f} ms "
         f"(min {min(floor_ms):.2f}, max {max(floor_ms):.2f})"
     )
+    print(f"  core alone (OneFSSampler.read, what the module runs) {med(core_ms):.2f} ms (min {min(core_ms):.2f})")
     print(f"  ratio exporter / floor: median {med(ratios):.2f} (per block: {', '.join(f'{r:.2f}' for r in ratios)})")
     if baseline:
         print(
