@@ -89,7 +89,7 @@ def make_config(port, ca_path, pw, keys, *, n_clusters=1, ports=None):
 
 def exporter_block(poller, clock, cycles):
     cpu0 = time.process_time()
-    for _ in range(cycles):
+    for _round in range(cycles):
         clock.now += 5.0
         poller.tick()
     cpu = time.process_time() - cpu0
@@ -99,7 +99,7 @@ def exporter_block(poller, clock, cycles):
 def sampler_block(sampler, keys, cycles):
     cpu0 = time.process_time()
     values = 0
-    for _ in range(cycles):
+    for _round in range(cycles):
         values += len(sampler.read(keys)["stats"])
     return time.process_time() - cpu0, values
 
@@ -107,7 +107,7 @@ def sampler_block(sampler, keys, cycles):
 def floor_block(conn, targets, headers, cycles):
     cpu0 = time.process_time()
     rows = 0
-    for _ in range(cycles):
+    for _round in range(cycles):
         for target in targets:
             conn.request("GET", target, headers=headers)
             rows += len(json.loads(conn.getresponse().read())["stats"])
@@ -115,7 +115,7 @@ def floor_block(conn, targets, headers, cycles):
 
 
 def free_ports(count):
-    socks = [socket.socket() for _ in range(count)]
+    socks = [socket.socket() for _round in range(count)]
     for sock in socks:
         sock.bind(("127.0.0.1", 0))
     ports = [s.getsockname()[1] for s in socks]
@@ -202,7 +202,7 @@ def main():  # noqa: PLR0915 - one linear measurement script
         values_per_cycle = None
         exp_ms, floor_ms, core_ms, ratios = [], [], [], []
         requests_before = exporter.client.requests
-        for _ in range(args.blocks):
+        for _round in range(args.blocks):
             cpu, values = exporter_block(exporter, clock, args.cycles)
             values_per_cycle = values / args.cycles
             e = cpu * 1000 / (values / 1000)
@@ -220,12 +220,12 @@ def main():  # noqa: PLR0915 - one linear measurement script
             p.tick()  # due since the warm-up; the clock stays so the first store does not expire
         render_cpu = []
         size = 0
-        for _ in range(args.renders):
+        for _round in range(args.renders):
             cpu0 = time.process_time()
             size = len(render_clusters(states))
             render_cpu.append((time.process_time() - cpu0) * 1000)
         single_cpu = []
-        for _ in range(args.renders):
+        for _round in range(args.renders):
             states[0]._rendered = {}
             cpu0 = time.process_time()
             render_clusters(states[:1])
