@@ -204,7 +204,7 @@ class ClusterPoller:
         self._account()
         if self._partial.pop(source, None) is not None:
             log.info("cluster %s: %s works again", self.cluster.name, source)
-        self.state.durations[source] = round(self.clock() - start, 6)
+        self.state.record_duration(source, self.clock() - start)
         self.state.put(fresh, self._lifetime)
         if kind == "quotas":
             self.state.quotas_success = (self.sampler.label(), self.wall())

@@ -100,6 +100,10 @@ class ClusterState:
             return text
 
     # ------------------------------------------------------------ self-metrics
+    def record_duration(self, source, seconds):
+        with self._lock:  # the listeners iterate durations while the poller adds sources
+            self.durations[source] = round(seconds, 6)
+
     def count_error(self, kind, count=1):
         with self._lock:
             self.errors[kind] = self.errors.get(kind, 0) + count
