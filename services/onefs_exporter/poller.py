@@ -218,6 +218,7 @@ class ClusterPoller:
     def _collect_group(self, group, keys, now):
         reading = self.sampler.read(keys)
         metas = reading["metadata"]
+        self.state.describe(metas)
         minimum = self.config.min_update_interval
         fresh = {}
         # Rows come key by key: group runs of one name (C-level), joining runs if a key comes back.

@@ -20,6 +20,13 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
 )
 
 SELF_PREFIX = "quadstats_onefs_exporter_"
+# HELP texts of the sources without key metadata (stat keys use their metadata description).
+FIXED_DESCRIPTIONS = {
+    "node.summary.protocol": "OneFS protocol summary statistics (/platform/3/statistics/summary/protocol)",
+    "node.summary.client": "OneFS client summary statistics (/platform/3/statistics/summary/client)",
+    "node.summary.drive": "OneFS drive summary statistics (/platform/3/statistics/summary/drive)",
+    "quota": "OneFS quota value (/platform/8/quota/quotas, goquotas' names)",
+}
 # name -> (type, help, label names besides cluster)
 SELF_METRICS = {
     "up": ("gauge", "1 when the last collection from the cluster succeeded, else 0", ()),
@@ -43,6 +50,7 @@ class ClusterState:
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
         self.version = 0  # changes whenever the live samples change (a put or an expiry)
+        self.descriptions = dict(FIXED_DESCRIPTIONS)  # sample name -> HELP text
         self.up = 0
         self.last_success = 0.0
         self.durations = {}
@@ -96,10 +104,18 @@ class ClusterState:
             text = self._rendered.get(timestamps)
             if text is None:
                 samples = [s for samples, _exp in self._sources.values() for s in samples]
-                text = self._rendered[timestamps] = to_prometheus(samples, timestamps=timestamps)
+                text = to_prometheus(samples, self.descriptions, timestamps=timestamps)
+                self._rendered[timestamps] = text
             return text
 
     # ------------------------------------------------------------ self-metrics
+    def describe(self, metas):
+        """Keep the metadata descriptions of stat keys for the HELP lines."""
+        new = {k: m["description"] for k, m in metas.items() if m.get("description") and k not in self.descriptions}
+        if new:
+            with self._lock:
+                self.descriptions = {**self.descriptions, **new}
+
     def record_duration(self, source, seconds):
         with self._lock:  # the listeners iterate durations while the poller adds sources
             self.durations[source] = round(seconds, 6)
@@ -161,7 +177,9 @@ class MergedRender:
         with self._lock:  # concurrent scrapes: one renders, the others wait for its text
             key = (timestamps, tuple((id(state), state.current_version()) for state in states))
             if key != self._key:
-                self._text = to_prometheus([s for state in states for s in state.samples()], timestamps=timestamps)
+                descriptions = {k: v for state in states for k, v in state.descriptions.items()}
+                samples = [s for state in states for s in state.samples()]
+                self._text = to_prometheus(samples, descriptions, timestamps=timestamps)
                 self._key = key
             return self._text
 
