@@ -146,3 +146,17 @@ def test_merged_render_is_reused_until_a_cluster_changes():
     assert 'isilon_stat_k_x{cluster="b"} 4' in merged.render([a, b])
     clock.now += 11  # expiry also counts as a change
     assert merged.render([a, b]) == ""
+
+
+def test_the_documented_configuration_is_valid():
+    """The configuration reference in docs/onefs.md parses (every setting it shows exists)."""
+    import re  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import yaml  # noqa: PLC0415
+
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "onefs.md").read_text()
+    section = doc.split("### Configuration", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    config = parse_config(yaml.safe_load(block), read_secrets=False)
+    assert config.influx.version == 1 and config.clusters[0].summary == ("protocol", "client", "drive")
