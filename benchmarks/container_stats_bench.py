@@ -1,20 +1,24 @@
-"""Container statistics benchmark: one full collection over N idle containers, five ways.
+"""Container statistics benchmark: what one module call costs over N idle containers, side by side.
 
-Starts a private rootful ``podman system service`` (test-only containers.conf: runc, ulimits),
-N idle busybox containers (local image, no registry), discovers them once (PIDs from the libpod
-list; the events stream keeps that set exact afterwards), then times one full collection of CPU,
-memory, network, block IO and pids for all N containers, side by side in one run:
+Starts a private rootful ``podman system service`` (test-only containers.conf: runc, ulimits) and
+N idle busybox containers (local image, no registry), then times, in one run:
 
-1. ``cgroup``  - this collection's cgroup-direct path (Collector source=cgroup);
-2. ``api``     - this collection's API path (Collector source=api: one libpod stats call);
-3. ``podman stats --no-stream --format json`` (CLI, its own process);
-4. ``libpod``  - ``GET /v4.0.0/libpod/containers/stats?stream=false`` (raw, all containers);
-5. ``compat``  - one ``GET /containers/{id}/stats?stream=false&one-shot=true`` per container.
+1. ``module call`` - exactly what ``container_stats`` does in-process with its defaults: connect
+   (``GET /_ping``), list the running containers (one libpod list: state, PID, start time),
+   read every container's cgroup and ``/proc/<pid>/net/dev`` (cpu, memory, network, blkio, pids,
+   state), describe the engine, close. Python start-up and Ansible's own overhead are not included;
+2. ``podman stats --no-stream --format json`` (the CLI, its own process; what a user would run);
+3. ``module call, podman command`` - the same through the ``podman`` CLI engine (no API socket):
+   ``podman --version`` and ``podman ps --format json`` processes, then cgroups;
+4. ``daemon collection`` - a sampler that already knows the running set (an exporter daemon keeps it
+   exact with the events stream): cgroup reads only;
+5. ``API path`` - the sampler with source=api (one libpod stats call), discovery included;
+6. ``libpod list`` alone (the discovery request of 1 and 5).
 
 Wall time and CPU time (min/median/max over the repeats). CPU counts every process doing the work:
-this process (``process_time``), the podman service (its /proc/<pid>/stat) and, for the CLI, the
-child process (``RUSAGE_CHILDREN``). The collector's memory is the max RSS of a fresh Python process
-that runs only the cgroup collector. Containers are removed at the end.
+this process (``process_time``), the podman service (its threads' scheduler run time) and child
+processes (``RUSAGE_CHILDREN``). The sampler's memory is the max RSS of a fresh Python process that
+runs only the daemon collection. Containers are removed at the end.
 
 Run from the repository root as root:
   .venv/bin/python benchmarks/container_stats_bench.py [--containers 100 --repeats 15]
@@ -39,7 +43,7 @@ sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests"), str(ROOT / "tests" / "
 from podman_env import Podman, podman_available  # noqa: E402
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod  # noqa: E402
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import Collector  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import ContainerSampler  # noqa: E402
 
 GROUPS = ["cpu", "memory", "network", "blkio", "pids"]
 
@@ -47,9 +51,9 @@ RSS_PROBE = """
 import resource, sys
 GROUPS = ["cpu", "memory", "network", "blkio", "pids"]
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine, collector
+from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine, sampler
 eng = engine.connect(sock=sys.argv[2])
-col = collector.Collector(eng, source="cgroup", metrics=GROUPS)
+col = sampler.ContainerSampler(eng, source="cgroup", metrics=GROUPS)
 refs = [r for r in eng.list_running() if r["name"].startswith(sys.argv[3])]
 for _ in range(20):
     samples = col.sample(refs)
@@ -74,9 +78,10 @@ def children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(action, service_pid, repeats):
+def measure(action, service_pid, repeats, warm=True):
     walls, cpus = [], []
-    action()  # warm-up (connections, caches), not counted
+    if warm:
+        action()  # warm-up (connections, caches), not counted
     for _repeat in range(repeats):
         svc0, own0, kids0, t0 = proc_cpu(service_pid), time.process_time(), children_cpu(), time.perf_counter()
         count = action()
@@ -99,6 +104,22 @@ def start_containers(env, count):
     return names
 
 
+def module_call(socket_path, labels, podman_command=None):
+    """What container_stats does with its default options (see the docstring)."""
+    if podman_command:
+        eng = engine_mod.connect(env={**os.environ, "XDG_RUNTIME_DIR": "/nonexistent"}, podman_command=podman_command)
+    else:
+        eng = engine_mod.connect(sock=socket_path)
+    try:
+        samples = ContainerSampler(eng).collect(labels=labels)
+        eng.describe()
+    finally:
+        eng.close()
+    if any(s["state"] != "running" or s.get("error") for s in samples):
+        raise RuntimeError("a container was not read: " + repr([s.get("error") for s in samples][:3]))
+    return len(samples)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--containers", type=int, default=100)
@@ -106,21 +127,22 @@ def main():
     args = parser.parse_args()
     if not podman_available():
         sys.exit("needs root, podman and runc (apt-get install podman runc busybox-static)")
+    if os.path.exists(engine_mod.SYSTEM_PODMAN_SOCKET) or os.path.exists(engine_mod.DOCKER_SOCKET):
+        sys.exit("an engine socket exists on this machine; the podman-command figure needs a host without one")
     env = Podman()
+    os.environ.update(env.env)  # the podman command engine uses the test containers.conf too
     try:
         t0 = time.perf_counter()
         start_containers(env, args.containers)
         print(f"started {args.containers} idle containers in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
         service_pid = env.services[0].pid
+        labels = {"io.quadstats.test": env.run_id}
         eng = engine_mod.connect(sock=env.socket)
-        t0 = time.perf_counter()
         refs = [r for r in eng.list_running() if r["name"].startswith(env.prefix)]
-        discovery_ms = (time.perf_counter() - t0) * 1000
         if len(refs) != args.containers:
             sys.exit(f"expected {args.containers} running containers, found {len(refs)}")
-        cgroup = Collector(eng, source="cgroup", metrics=GROUPS)
-        api = Collector(eng, source="api", metrics=GROUPS)
-        ids = [r["id"] for r in refs]
+        daemon = ContainerSampler(eng, metrics=[*GROUPS, "state"])
+        api = ContainerSampler(eng, source="api", metrics=GROUPS)
         names = [r["name"] for r in refs]
 
         def cli():
@@ -130,17 +152,14 @@ def main():
             return len(json.loads(proc.stdout))
 
         methods = [
-            ("cgroup path (this collection)", lambda: len(cgroup.sample(refs))),
-            ("API path (this collection, libpod)", lambda: len(api.sample(refs))),
-            ("podman stats --no-stream", cli),
-            ("libpod all-containers stats endpoint", lambda: len(eng.libpod_stats())),
-            ("compat stats?one-shot=true per container", lambda: sum(1 for i in ids if eng.compat_stats(i))),
+            ("module call (in-process, defaults)", lambda: module_call(env.socket, labels)),
+            ("`podman stats --no-stream`", cli),
+            ("module call through the podman command", lambda: module_call(None, labels, "podman")),
+            ("daemon collection (running set known)", lambda: len(daemon.sample(refs))),
+            ("API path (source=api, libpod, with discovery)", lambda: len(api.collect(labels=labels))),
+            ("libpod list alone", lambda: len(eng.list_running())),
         ]
-        rows = []
-        for label, action in methods:
-            count, walls, cpus = measure(action, service_pid, args.repeats)
-            rows.append((label, count, walls, cpus))
-            print(f"{label}: wall {fmt(walls)} ms, cpu {fmt(cpus)} ms", file=sys.stderr)
+        rows = interleaved(methods, service_pid, args.repeats)
         eng.close()
         probe = subprocess.run(
             [sys.executable, "-c", RSS_PROBE, str(ROOT / ".venv"), env.socket, env.prefix],
@@ -151,18 +170,48 @@ def main():
         sampled, rss_kib = probe.stdout.split()
     finally:
         env.cleanup()
+    report(args, eng.version, rows, sampled, rss_kib)
+
+
+def interleaved(methods, service_pid, repeats):
+    """Every method once per round, so load from other jobs hits all of them alike."""
+    for _label, action in methods:
+        action()  # warm-up (connections, caches, page cache), not counted
+    results = {label: ([], []) for label, _action in methods}
+    counts = {}
+    for _round in range(repeats):
+        for label, action in methods:
+            count, walls, cpus = measure(action, service_pid, 1, warm=False)
+            counts[label] = count
+            results[label][0].extend(walls)
+            results[label][1].extend(cpus)
+    rows = []
+    for label, (walls, cpus) in results.items():
+        rows.append((label, counts[label], walls, cpus))
+        print(f"{label}: wall {fmt(walls)} ms, cpu {fmt(cpus)} ms", file=sys.stderr)
+    return rows
+
+
+def report(args, version, rows, sampled, rss_kib):
     print(
-        f"\n{args.containers} idle containers, rootful podman {eng.version} (runc, cgroup v1 hybrid), "
+        f"\n{args.containers} idle containers, rootful podman {version} (runc, cgroup v1 hybrid), "
         f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
-        f"{args.repeats} repeats; {time.strftime('%Y-%m-%d')}\n"
+        f"{args.repeats} interleaved rounds, load average {os.getloadavg()[0]:.1f}; {time.strftime('%Y-%m-%d')}\n"
     )
     print("| method | containers | wall ms min / median / max | CPU ms min / median / max |")
     print("|---|---|---|---|")
     for label, count, walls, cpus in rows:
         print(f"| {label} | {count} | {fmt(walls)} | {fmt(cpus)} |")
-    print(f"\ndiscovery (libpod list with PIDs, once; then events): {discovery_ms:.1f} ms")
+    module_wall = statistics.median(rows[0][2])
+    cli_wall = statistics.median(rows[1][2])
+    module_cpu = statistics.median(rows[0][3])
+    cli_cpu = statistics.median(rows[1][3])
+    print(
+        f"\nmodule call / podman stats: wall {module_wall / cli_wall:.2f}x, CPU {module_cpu / cli_cpu:.2f}x "
+        "(medians; goal <= 0.25x)"
+    )
     rss_mib = int(rss_kib) / 1024
-    print(f"collector process max RSS (fresh python, {sampled} containers x 20 collections): {rss_mib:.1f} MiB")
+    print(f"sampler process max RSS (fresh python, {sampled} containers x 20 collections): {rss_mib:.1f} MiB")
 
 
 if __name__ == "__main__":
