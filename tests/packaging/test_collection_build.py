@@ -172,4 +172,5 @@ def test_modules_resolve_by_fqcn_and_run_from_the_tarball(built, module, tmp_pat
     assert "couldn't resolve" not in task_result.get("msg", ""), task_result
     assert "MODULE FAILURE" not in task_result.get("msg", ""), task_result
     assert "module_stdout" not in task_result and "exception" not in task_result, task_result
-    assert task_result.get("msg") or task_result.get("invocation"), task_result
+    # A module that needs no option (container_stats on a host with podman) simply succeeds.
+    assert task_result.get("msg") or task_result.get("invocation") or "changed" in task_result, task_result
