@@ -85,7 +85,7 @@ class Daemon:
         self.samples = {}  # id -> newest sample (running containers only)
         self.health = {}  # id -> health check status
         self._previous = {}  # id -> (counters, monotonic ns) for rates
-        self.last_collection = 0.0  # monotonic seconds
+        self.last_collection = None  # monotonic seconds of the last full collection
         self.disk = {}
         self.sinks = []
         self.engine_up = 0
@@ -187,6 +187,9 @@ class Daemon:
         for ref in fresh.refs():
             if ref.get("health") and ref["id"] not in self.health:
                 self.health[ref["id"]] = ref["health"]
+        unread = [ref for ref in fresh.refs() if ref["id"] not in self.samples]
+        if unread and self.sampler is not None:
+            self._read(unread)  # found by the list (start, reconnect): reported at once
 
     def _forget_gone(self):
         keep = self.running.by_id
@@ -250,29 +253,35 @@ class Daemon:
     def on_event(self, event):
         """Apply one normalised event: the change is visible in the next scrape at once."""
         action = event["action"]
-        self.events[action if action in WATCHED_ACTIONS else "other"] += 1
+        with self.lock:
+            try:
+                self._apply(event, action)
+            finally:
+                # Counted once applied: a scrape that sees the count sees the change.
+                self.events[action if action in WATCHED_ACTIONS else "other"] += 1
+
+    def _apply(self, event, action):
         if action not in WATCHED_ACTIONS:
             return
-        with self.lock:
-            known = event.get("id") in self.running.by_id
-            change = self.running.apply(event)
-            if change is not None:
-                kind, ref = change
-                if kind == "added":
-                    if not self._wanted(ref):
-                        self.running.by_id.pop(ref["id"], None)
-                        return
-                    if not known:  # a replayed start (events since the list's second) is no new container
-                        self.containers_seen += 1
-                    self._read([ref])
-                elif kind == "removed":
-                    self._forget_gone()
-                elif kind == "renamed" and ref["id"] in self.samples:
-                    sample = self.samples[ref["id"]]
-                    sample["name"] = ref["name"]
-                    sample["labels"] = {**sample["labels"], "name": ref["name"]}
-            if action in ("health_status", "oom") and event["id"] in self.running.by_id:
-                self._refresh_state(self.running.by_id[event["id"]])
+        known = event.get("id") in self.running.by_id
+        change = self.running.apply(event)
+        if change is not None:
+            kind, ref = change
+            if kind == "added":
+                if not self._wanted(ref):
+                    self.running.by_id.pop(ref["id"], None)
+                    return
+                if not known:  # a replayed start (events since the list's second) is no new container
+                    self.containers_seen += 1
+                self._read([ref])
+            elif kind == "removed":
+                self._forget_gone()
+            elif kind == "renamed" and ref["id"] in self.samples:
+                sample = self.samples[ref["id"]]
+                sample["name"] = ref["name"]
+                sample["labels"] = {**sample["labels"], "name": ref["name"]}
+        if action in ("health_status", "oom") and event["id"] in self.running.by_id:
+            self._refresh_state(self.running.by_id[event["id"]])
 
     def _refresh_state(self, ref):
         """Health (the event carries no status on podman) and the OOM flag, from inspect."""
@@ -342,7 +351,7 @@ class Daemon:
     def fresh_samples(self):
         """Samples no older than ``collection.scrape_max_age`` (collecting first when needed)."""
         max_age = self.cfg["collection"]["scrape_max_age"]
-        if time.monotonic() - self.last_collection >= max_age:
+        if self.last_collection is None or time.monotonic() - self.last_collection >= max_age:
             return self.collect()
         with self.lock:
             return [self.samples[i] for i in sorted(self.samples)]
@@ -355,6 +364,7 @@ class Daemon:
                 "engine_up": self.engine_up,
                 "containers": len(self.running.by_id),
                 "containers_seen": self.containers_seen,
+                "cgroup_locations": self.sampler.cache_sizes()["cgroup_locations"] if self.sampler else 0,
                 "events": dict(self.events),
                 "reconnects": self.reconnects,
                 "read_errors": dict(self.read_errors),

@@ -72,6 +72,8 @@ def self_families(stats):
         ("containers", "gauge", "Running containers the exporter follows now.", [({}, stats["containers"])]),
         ("containers_seen_total", "counter", "Containers discovered (listed or started) since the exporter started.",
          [({}, stats["containers_seen"])]),
+        ("cgroup_locations", "gauge", "Cgroup locations the sampler keeps (one per running container read).",
+         [({}, stats["cgroup_locations"])]),
         ("events_total", "counter", "Container events received, by action.",
          [({"action": a}, n) for a, n in sorted(stats["events"].items())]),
         ("engine_reconnects_total", "counter", "Times the events stream was reopened after a fault.",

@@ -341,7 +341,8 @@ def normalise_event(event):
     action = action.split(":", 1)[0].strip()
     action = {"died": "die", "remove": "destroy"}.get(action, action)
     actor = event.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
+    # The API nests attributes (labels included) in Actor; ``podman events --format json`` has them on top.
+    attrs = actor.get("Attributes") or event.get("Attributes") or {}
     ident = actor.get("ID") or event.get("id") or event.get("ID")
     time_ns = event.get("timeNano")
     if time_ns is None and event.get("time") is not None:

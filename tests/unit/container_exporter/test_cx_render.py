@@ -61,7 +61,8 @@ def stats():
     sink = SinkStats()
     sink.sent, sink.errors["unreachable"] = 3, 2
     return {
-        "engine_up": 1, "containers": 2, "containers_seen": 2, "events": {"start": 2}, "reconnects": 0,
+        "engine_up": 1, "containers": 2, "containers_seen": 2, "cgroup_locations": 2,
+        "events": {"start": 2}, "reconnects": 0,
         "read_errors": {}, "durations": [0.002, 0.001, 0.003], "duration_sum": 0.006, "collections": 3,
         "sinks": [("backend", sink)], "buffered": [("backend", 1)],
     }  # fmt: skip
