@@ -25,7 +25,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.containers.discove
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import ContainerError, UnknownContainer
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates, statvfs_usage
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import ContainerSampler
-from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, KIND_UNREACHABLE
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.container_exporter import prometheus
 from ansible_collections.quadstats.stack.services.container_exporter.settings import push_sinks_enabled
@@ -185,7 +185,7 @@ class Daemon:
         self.running = fresh
         self._forget_gone()
         for ref in fresh.refs():
-            if ref.get("health") and ref["id"] not in self.health:
+            if ref.get("health"):
                 self.health[ref["id"]] = ref["health"]
         unread = [ref for ref in fresh.refs() if ref["id"] not in self.samples]
         if unread and self.sampler is not None:
@@ -234,12 +234,15 @@ class Daemon:
                 if not first:
                     log.info("events stream reopened; %d running containers listed again", len(self.running.by_id))
                 first = False
-                backoff = 0.0
+                opened = time.monotonic()
                 for event in self.engine.events(since=since, timeout=self.cfg["discovery"]["resync_seconds"]):
                     if self.stopping.is_set():
                         return
                     self.on_event(event)
                 # The stream ended: idle for resync_seconds, or the engine closed it (restarted).
+                if time.monotonic() - opened < 1:
+                    raise ContainerError("the engine closed the events stream at once", kind=KIND_UNREACHABLE)
+                backoff = 0.0
             except ENGINE_FAULTS as exc:
                 if self.stopping.is_set():
                     return
