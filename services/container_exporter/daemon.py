@@ -36,6 +36,7 @@ log = logging.getLogger("quadstats.exporter.containers")
 # Events that change what the exporter follows or reports; others are counted as "other".
 WATCHED_ACTIONS = ("start", "die", "stop", "kill", "destroy", "rename", "oom", "health_status")
 DURATION_WINDOW = 200
+HEALTH_RECHECK_SECONDS = 1.0
 # Faults of the engine connection that the discovery thread survives (and retries after).
 ENGINE_FAULTS = (ContainerError, OSError, ValueError, http.client.HTTPException)
 
@@ -285,6 +286,17 @@ class Daemon:
                 sample["labels"] = {**sample["labels"], "name": ref["name"]}
         if action in ("health_status", "oom") and event["id"] in self.running.by_id:
             self._refresh_state(self.running.by_id[event["id"]])
+        if action == "health_status" and not self.stopping.is_set():
+            # podman 4.3 sends the event before it stores the new status: ask once more a moment later.
+            later = threading.Timer(HEALTH_RECHECK_SECONDS, self._recheck_health, (event["id"],))
+            later.daemon = True
+            later.start()
+
+    def _recheck_health(self, ident):
+        with self.lock:
+            ref = self.running.by_id.get(ident)
+            if ref is not None and not self.stopping.is_set():
+                self._refresh_state(ref)
 
     def _refresh_state(self, ref):
         """Health (the event carries no status on podman) and the OOM flag, from inspect."""

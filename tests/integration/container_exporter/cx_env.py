@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -92,14 +91,13 @@ class Exporter:
         return json.loads(self.get("/containers"))
 
     def wait(self, predicate, timeout=60, what="condition"):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"gave up waiting for {what} after {timeout} s; exporter log:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        """podman_env.wait_for, with the exporter's log in the error."""
+        from podman_env import wait_for  # noqa: PLC0415 # lives beside the containers tests
+
+        try:
+            return wait_for(predicate, timeout=timeout, what=what)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}; exporter log:\n{self.log()[-3000:]}") from None
 
     def signal(self, signum):
         self.proc.send_signal(signum)
