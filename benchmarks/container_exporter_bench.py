@@ -79,7 +79,7 @@ def timed_run(podman, names, exporter, args):
     pid = exporter.proc.pid
     scrape_ms, stats_wall_ms, stats_cpu_ms = [], [], []
     cpu_start, wall_start = cpu_seconds(pid), time.monotonic()
-    for _ in range(args.scrapes):
+    for _round in range(args.scrapes):
         round_start = time.monotonic()
         started = time.perf_counter()
         text = fetch(url)
