@@ -95,7 +95,9 @@ class Daemon:
         self.containers_seen = 0
         self.reconnects = 0
         self.durations = collections.deque(maxlen=DURATION_WINDOW)
+        self.cpu_durations = collections.deque(maxlen=DURATION_WINDOW)
         self.duration_sum = 0.0
+        self.cpu_sum = 0.0
         self.collections = 0
         self._discovery = None
         self._pending_cfg = None
@@ -345,6 +347,7 @@ class Daemon:
             if self.sampler is None:
                 return []
             started = time.perf_counter()
+            cpu_started = time.thread_time()
             try:
                 self._read(self.running.refs())
             except ENGINE_FAULTS as exc:
@@ -352,8 +355,11 @@ class Daemon:
                 log.warning("collection failed: %s", exc)
             self.disk = host_disk_usage(self.cfg["disk"]["mounts"])
             elapsed = time.perf_counter() - started
+            cpu = time.thread_time() - cpu_started
             self.durations.append(elapsed)
+            self.cpu_durations.append(cpu)
             self.duration_sum += elapsed
+            self.cpu_sum += cpu
             self.collections += 1
             self.last_collection = time.monotonic()
             samples = [self.samples[i] for i in sorted(self.samples)]
@@ -385,6 +391,8 @@ class Daemon:
                 "read_errors": dict(self.read_errors),
                 "durations": list(self.durations),
                 "duration_sum": self.duration_sum,
+                "cpu_durations": list(self.cpu_durations),
+                "cpu_sum": self.cpu_sum,
                 "collections": self.collections,
                 "sinks": [(s.name, s.stats) for s in self.sinks],
                 "buffered": [(s.name, s.buffered()) for s in self.sinks],

@@ -59,13 +59,21 @@ def container_families(samples, health):
     ]
 
 
+def summary(name, help_text, window, total, count):
+    """A summary family: median and p95 over ``window`` (the last collections), sum and count of all."""
+    if not window:
+        return []
+    ordered = sorted(window)
+    rows = []
+    for q in (0.5, 0.95):
+        value = ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        rows.append(f"{name}{prom_labels({'quantile': str(q)})} {prom_number(value)}")
+    return [*prom_family_header(name, "summary", help_text), *rows,
+            f"{name}_sum {prom_number(total)}", f"{name}_count {prom_number(count)}"]  # fmt: skip
+
+
 def self_families(stats):
     """The exporter's own figures (``stats`` is :meth:`Daemon.self_stats`)."""
-    durations = sorted(stats["durations"])
-    quantiles = []
-    for q in (0.5, 0.95):
-        if durations:
-            quantiles.append(({"quantile": str(q)}, durations[min(len(durations) - 1, int(q * len(durations)))]))
     lines = []
     for name, mtype, help_text, rows in (
         ("engine_up", "gauge", "1 when the container engine answered the last request.", [({}, stats["engine_up"])]),
@@ -82,12 +90,11 @@ def self_families(stats):
          [({"kind": k}, n) for k, n in sorted(stats["read_errors"].items())]),
     ):  # fmt: skip
         lines += family(SELF + name, mtype, help_text, rows)
-    if durations:
-        name = SELF + "collection_duration_seconds"
-        lines += prom_family_header(name, "summary", "Wall time of one full collection (over the last collections).")
-        lines += [f"{name}{prom_labels(labels)} {prom_number(value)}" for labels, value in quantiles]
-        lines.append(f"{name}_sum {prom_number(stats['duration_sum'])}")
-        lines.append(f"{name}_count {prom_number(stats['collections'])}")
+    count = stats["collections"]
+    lines += summary(SELF + "collection_duration_seconds", "Wall time of one full collection.",
+                     stats["durations"], stats["duration_sum"], count)  # fmt: skip
+    lines += summary(SELF + "collection_cpu_seconds", "CPU time of one full collection (the collecting thread).",
+                     stats["cpu_durations"], stats["cpu_sum"], count)  # fmt: skip
     sinks = stats["sinks"]
     for name, mtype, help_text, rows in (
         ("sink_sent_total", "counter", "Payloads a sink delivered.", [({"sink": n}, s.sent) for n, s in sinks]),

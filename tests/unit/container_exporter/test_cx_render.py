@@ -64,6 +64,7 @@ def stats():
         "engine_up": 1, "containers": 2, "containers_seen": 2, "cgroup_locations": 2,
         "events": {"start": 2}, "reconnects": 0,
         "read_errors": {}, "durations": [0.002, 0.001, 0.003], "duration_sum": 0.006, "collections": 3,
+        "cpu_durations": [0.001, 0.001, 0.002], "cpu_sum": 0.004,
         "sinks": [("backend", sink)], "buffered": [("backend", 1)],
     }  # fmt: skip
 
@@ -115,6 +116,7 @@ def test_one_family_per_name_and_the_state_series():
     assert 'quadstats_container_exporter_sink_errors_total{kind="unreachable",sink="backend"} 2' in text
     assert 'quadstats_container_exporter_collection_duration_seconds{quantile="0.5"} 0.002' in text
     assert "quadstats_container_exporter_collection_duration_seconds_count 3" in text
+    assert 'quadstats_container_exporter_collection_cpu_seconds{quantile="0.95"} 0.002' in text
 
 
 def test_heartbeats_in_the_metrics_backend_format():
