@@ -59,7 +59,11 @@ class Exporter:
             stdout=self.stdout_path.open("w"),
             stderr=self.stderr_path.open("w"),
         )
-        self.wait(lambda: self.get("/healthz", ok_only=False) is not None, what="the exporter's listener")
+        try:
+            self.wait(lambda: self.get("/healthz", ok_only=False) is not None, what="the exporter's listener")
+        except BaseException:
+            self.stop()
+            raise
 
     def write_config(self, settings):
         self.settings = settings

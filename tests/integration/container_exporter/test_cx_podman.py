@@ -65,9 +65,11 @@ def settings(podman, **sections):
 def exporter(podman, work, tmp_path_factory):
     """Collects on every scrape (scrape_max_age 0)."""
     proc = Exporter(tmp_path_factory.mktemp("exporter"), settings(podman, disk={"mounts": ["/"]}))
-    proc.wait(lambda: len(proc.containers()) >= len(work), what="the work containers")
-    yield proc
-    assert proc.stop() == 0
+    try:
+        proc.wait(lambda: len(proc.containers()) >= len(work), what="the work containers")
+        yield proc
+    finally:
+        assert proc.stop() == 0
 
 
 @pytest.fixture(scope="module")
@@ -75,9 +77,11 @@ def events_only(podman, work, tmp_path_factory):
     """Never collects on its own after the first read: what it shows changes only through events."""
     cfg = settings(podman, collection={"scrape_max_age": 3600, "interval": 3600})
     proc = Exporter(tmp_path_factory.mktemp("events-only"), cfg)
-    proc.wait(lambda: len(proc.containers()) >= len(work), what="the work containers")
-    yield proc
-    assert proc.stop() == 0
+    try:
+        proc.wait(lambda: len(proc.containers()) >= len(work), what="the work containers")
+        yield proc
+    finally:
+        assert proc.stop() == 0
 
 
 def go_duration_seconds(text):
