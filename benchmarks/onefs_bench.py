@@ -38,7 +38,8 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler impo
 SIM_PASSWORD = "sim-password"  # noqa: S105
 
 
-def start_simulator(nodes, seed):
+def start_simulator(nodes, seed, max_seconds=600):
+    """The simulator in its own process (its CPU is not this process's); returns (process, port, CA path)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
     proc = subprocess.Popen(
         [
@@ -50,7 +51,7 @@ def start_simulator(nodes, seed):
             "--seed",
             str(seed),
             "--max-seconds",
-            "600",
+            str(max_seconds),
         ],
         cwd=ROOT / "tests",
         env=env,
@@ -61,6 +62,21 @@ def start_simulator(nodes, seed):
     port = int(line[1].rsplit(":", 1)[1])
     ca_path = line[2].split("=", 1)[1]
     return proc, port, ca_path
+
+
+def sdk_baseline(sdk_python, port, ca_path, cycles):
+    """benchmarks/onefs_sdk_baseline.py run by a Python with isi_sdk_8_0, on the same simulator."""
+    out = subprocess.run(
+        [
+            sdk_python,
+            str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
+            *("--port", str(port), "--ca-path", ca_path, "--cycles", str(cycles)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
 
 
 def measure(sampler, keys, n_blocks, n_cycles):
@@ -109,19 +125,7 @@ def main():
         influx = to_influx(result["stats"])
         enc = time.process_time() - enc0
         client.close()
-        baseline = None
-        if args.sdk_python:
-            out = subprocess.run(
-                [
-                    args.sdk_python,
-                    str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
-                    *("--port", str(port), "--ca-path", ca_path, "--cycles", str(cycles)),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            baseline = json.loads(out.stdout)
+        baseline = sdk_baseline(args.sdk_python, port, ca_path, cycles) if args.sdk_python else None
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -23,6 +23,7 @@ import json
 import os
 import subprocess
 import tarfile
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -195,3 +196,23 @@ def build_busybox_image(
         return ref
     tar_bytes = rootfs_tar(files, {f"bin/{name}": "busybox" for name in applets}, BASE_DIRS)
     return import_image(podman, ref, inputs_hash, changes=[json_instruction("CMD", [cmd])], stdin=tar_bytes)
+
+
+# Rootful podman on this machine (docs/testing.md): runc, as crun refuses the machine's hybrid
+# cgroups; ulimits within the machine's hard limits.
+MACHINE_CONTAINERS_CONF = """\
+[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+"""
+
+
+def machine_podman_env() -> dict[str, str]:
+    """``CONTAINERS_CONF`` for rootful podman on this machine (one file per content, shared by runs)."""
+    conf = Path(tempfile.gettempdir()) / f"qs-containers-{content_hash(MACHINE_CONTAINERS_CONF)}.conf"
+    if not conf.exists():
+        tmp = conf.with_name(f".{conf.name}.{os.getpid()}")
+        tmp.write_text(MACHINE_CONTAINERS_CONF)
+        tmp.rename(conf)
+    return {"CONTAINERS_CONF": str(conf)}

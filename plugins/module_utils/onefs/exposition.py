@@ -5,6 +5,7 @@
 - Prometheus text exposition with gostats-compatible names: ``isilon_stat_<key, . → _>`` for
   single values and ``isilon_stat_<key>_<field>`` for multi-field values; labels ``cluster``,
   ``node`` (LNN) and string sub-fields such as ``op_name``, ``class_name``, ``path``.
+- Quota samples (``quotas.py``) keep goquotas' names: ``isilon_quota_<field>``, measurement ``quota``.
 - InfluxDB line protocol as gostats writes it: measurement = stat key, field ``value`` or one
   field per numeric sub-field, tags ``cluster``, ``node`` and string sub-fields. Field values are
   written as floats, as gostats does, so existing measurements keep their field types.
@@ -15,6 +16,7 @@ samples' seconds converted to milliseconds (Prometheus) and nanoseconds (InfluxD
 
 from __future__ import annotations
 
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.quotas import QUOTA_SAMPLE_NAME
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     influx_float,
     influx_key,
@@ -27,9 +29,12 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
 )
 
 PROM_PREFIX = "isilon_stat_"
+QUOTA_PREFIX = "isilon_quota_"
 
 
 def prometheus_name(key, field=None):
+    if key == QUOTA_SAMPLE_NAME:  # quotas keep goquotas' names: isilon_quota_<field>
+        return prom_metric_name(QUOTA_PREFIX + (field or "value"))
     name = PROM_PREFIX + key.replace(".", "_")
     if field:
         name = name + "_" + field

@@ -30,6 +30,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
     KIND_API,
     KIND_AUTHENTICATION,
     KIND_MALFORMED_RESPONSE,
+    KIND_NOT_FOUND,
     KIND_PERMISSION,
     KIND_TIMEOUT,
     KIND_TLS,
@@ -37,6 +38,8 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import query
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import quotas as qt
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import summary as sm
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
     OneFSError,
     auth_failed_message,
@@ -181,6 +184,7 @@ class PapiClient:
         self._identity = None
         self._learned_at = None
         self.generation = 0
+        self._quota_path = None  # the quota API version this cluster answers (learned once)
         self._plans = {}  # request plans of recent key lists (a collector asks for the same keys every cycle)
         self.requests = 0
         self.logins = 0
@@ -520,3 +524,58 @@ class PapiClient:
                 KIND_API,
             )
         return rows, rejected
+
+    def summary(self, kind):
+        """The parsed answer of ``/platform/3/statistics/summary/<kind>`` (protocol, client, drive)."""
+        target = sm.summary_target(kind)
+        status, data, text, code = self.get_raw(target)
+        if data is None:
+            # Not a sign the cluster changed (older releases lack an endpoint): no refresh.
+            kind_of = KIND_NOT_FOUND if status == 404 else KIND_API
+            raise OneFSError(
+                f"OneFS PAPI at {self.host}:{self.port}: GET {target.split('?', 1)[0]} failed with "
+                f"HTTP {status} {code or ''}: {text}",
+                status,
+                kind_of,
+            )
+        sm.summary_items(kind, data)
+        return data
+
+    def quotas(self, types=qt.DEFAULT_QUOTA_TYPES, limit=qt.PAGE_LIMIT):
+        """Every quota of ``types``, paged with ``resume``: ``/platform/8`` (usage with ready flags),
+        ``/platform/1`` when the cluster does not know version 8."""
+        for quota_type in types:
+            if quota_type not in qt.QUOTA_TYPES:
+                raise ValueError(f"quota type must be one of {', '.join(qt.QUOTA_TYPES)}, got {quota_type!r}")
+        out = []
+        for quota_type in types:
+            paths = [self._quota_path] if self._quota_path else list(qt.QUOTA_PATHS)
+            target = None
+            while paths:
+                path = paths.pop(0)
+                target = qt.first_page_target(path, quota_type, limit)
+                status, data, text, code = self.get_raw(target)
+                if data is not None:
+                    self._quota_path = path
+                    break
+                if status != 404 or not paths:
+                    raise OneFSError(
+                        f"OneFS PAPI at {self.host}:{self.port}: GET {path} failed with HTTP {status} "
+                        f"{code or ''}: {text}",
+                        status,
+                        KIND_NOT_FOUND if status == 404 else KIND_API,
+                    )
+            seen = set()
+            while True:
+                items, resume = qt.parse_quota_page(data)
+                out.extend(items)
+                if not resume:
+                    break
+                if resume in seen:
+                    raise OneFSError(
+                        f"OneFS PAPI at {self.host}:{self.port}: quota list repeated a resume token",
+                        kind=KIND_MALFORMED_RESPONSE,
+                    )
+                seen.add(resume)
+                data = self.get(qt.resume_target(self._quota_path, resume))
+        return out

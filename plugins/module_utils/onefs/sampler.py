@@ -19,6 +19,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
     KIND_PERMANENT,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import quotas as qt
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
     UNKNOWN_KEY_CODE,
     key_error,
@@ -26,6 +27,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors impor
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import LOGGER_NAME
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import rows_to_samples
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import summary_samples
 
 CLUSTER_FIELDS = ("name", "version", "guid", "nodes_up", "nodes_down")
 
@@ -81,8 +83,11 @@ def node_map_disagrees(identity, rows):
 class OneFSSampler:
     """Reads statistics keys from one cluster; keep one per client for a long-running exporter."""
 
-    def __init__(self, client, include_degraded=False, nodes=None, preserve_case=False, cluster_label=None):
+    def __init__(
+        self, client, include_degraded=False, nodes=None, preserve_case=False, cluster_label=None, *, devid_label=False
+    ):
         self.client = client
+        self.devid_label = devid_label
         self.include_degraded = include_degraded
         self.nodes = parse_nodes(nodes)
         self.preserve_case = preserve_case
@@ -94,6 +99,10 @@ class OneFSSampler:
 
     def identity(self):
         return self.client.cluster_identity()
+
+    def label(self):
+        """The ``cluster`` label value of this cluster's samples."""
+        return self._label(self.identity())
 
     def _label(self, identity):
         if self.cluster_label:
@@ -153,6 +162,7 @@ class OneFSSampler:
             md.devid_to_lnn(identity),
             include_degraded=self.include_degraded,
             nodes=self.nodes,
+            devid_label=self.devid_label,
         )
         for err in errors:
             if err["kind"] == KIND_PERMANENT:
@@ -179,3 +189,13 @@ class OneFSSampler:
             "metadata": metas,
             "requests": self.client.requests - start_requests,
         }
+
+    def read_summary(self, kind):
+        """Samples of one summary kind (``protocol``, ``client``, ``drive``): ``node.summary.<kind>``."""
+        label = self._label(self.identity())
+        return summary_samples(kind, self.client.summary(kind), label)
+
+    def read_quotas(self, types=qt.DEFAULT_QUOTA_TYPES):
+        """Samples of every quota of ``types`` (goquotas' fields and labels, see ``quotas.py``)."""
+        label = self._label(self.identity())
+        return qt.quota_samples(self.client.quotas(types), label)

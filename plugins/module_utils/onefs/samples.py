@@ -101,12 +101,23 @@ def _decode_dict(item, base_labels, out):
                     _decode_dict(sub, labels, out)
 
 
-def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None):
+def _node_labels(cache, cluster, node, devid, devid_label):
+    """The labels dict of one node (shared by its samples, so encoders format it once)."""
+    labels = cache.get((node, devid))
+    if labels is None:
+        labels = cache[(node, devid)] = {"cluster": cluster, "node": str(node)}
+        if devid_label:
+            labels["devid"] = str(devid)
+    return labels
+
+
+def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False):
     """Turn ``statistics/current`` rows into (samples, errors).
 
     ``units``: key → unit (from key metadata). ``cluster``: the cluster label value.
     ``devid_lnn``: devid → LNN, used when a row lacks ``node``. ``nodes``: a set of LNNs to keep
-    (None keeps all); cluster-scoped rows (devid 0) are always kept.
+    (None keeps all); cluster-scoped rows (devid 0) are always kept. ``devid_label`` adds the
+    ``devid`` label to node-scoped samples, as gostats' Prometheus output has it.
     Errors are :func:`errors.key_error` dicts: degraded rows are kept and flagged when
     ``include_degraded``; every other error row yields no sample.
     """
@@ -150,12 +161,7 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
         value = row.get("value")
         if value is None:
             continue
-        if devid:
-            labels = node_labels.get(node)
-            if labels is None:
-                labels = node_labels[node] = {"cluster": cluster, "node": str(node)}
-        else:
-            labels = cluster_labels
+        labels = _node_labels(node_labels, cluster, node, devid, devid_label) if devid else cluster_labels
         unit = units.get(key)
         stamp = row.get("time")
         cls = type(value)

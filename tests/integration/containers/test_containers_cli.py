@@ -78,7 +78,8 @@ def test_the_podman_command_is_the_engine_when_no_socket_answers(podman, no_sock
         assert entry["state"] == "running"
         assert entry["pid"] == podman.inspect(name)["State"]["Pid"]
         assert isinstance(entry["started_at"], int)
-    assert by_name[podman.names["busy"]]["rates"]["cpu_percent"] > 20
+    # A busy loop on a 2-core machine that other jobs may share: well above idle, not a full core.
+    assert by_name[podman.names["busy"]]["rates"]["cpu_percent"] > 10
     assert by_name[podman.names["idle"]]["rates"]["cpu_percent"] < 5
     with pytest.raises(UnknownContainer, match="qsct-no-such-container") as info:
         sampler.collect(["qsct-no-such-container"])

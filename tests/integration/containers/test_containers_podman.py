@@ -276,9 +276,11 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
     running = RunningSet(engine.list_running())
     changes = []
     stop = threading.Event()
+    # Replay from before the first container starts, so a stream that connects late under load misses nothing.
+    since = int(time.time()) - 2
 
     def follow():
-        for event in engine.events(since=int(time.time()) - 1, timeout=20):  # idle seconds; load may pause events
+        for event in engine.events(since=since, timeout=20):  # idle seconds; load may pause events
             change = running.apply(event)
             if change:
                 changes.append((change[0], change[1]["name"], event["action"]))
@@ -299,6 +301,7 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
             ("removed", long_name + "-renamed", "destroy") in changes
             or ("removed", long_name + "-renamed", "die") in changes
         ),
+        timeout=60,
         what="events for the removed container",
     )
     stop.set()

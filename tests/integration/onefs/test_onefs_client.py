@@ -91,7 +91,14 @@ def test_session_requests_carry_cookie_csrf_and_referer_and_logout(sim, client_f
         assert "isisessid=" in headers["Cookie"]
         assert headers["Referer"] == f"https://127.0.0.1:{sim.port}"
         assert headers["Authorization"] is None
-    assert sim.counters == {"logins": 1, "logouts": 1, "replacements": 0, "current_requests": 1}
+    assert sim.counters == {
+        "logins": 1,
+        "logouts": 1,
+        "replacements": 0,
+        "current_requests": 1,
+        "summary_requests": 0,
+        "quota_requests": 0,
+    }
     assert sim.sessions == {}
 
 
