@@ -17,7 +17,7 @@ import sys
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.common.logs import setup_logging
 from ansible_collections.quadstats.stack.services.container_exporter.daemon import Daemon
-from ansible_collections.quadstats.stack.services.container_exporter.http_api import Listener
+from ansible_collections.quadstats.stack.services.container_exporter.http_api import listen
 from ansible_collections.quadstats.stack.services.container_exporter.settings import DEFAULT_CONFIG, load_settings
 
 log = logging.getLogger("quadstats.exporter.containers")
@@ -38,15 +38,14 @@ def main(argv=None):
     listener = None
     if cfg["listen"]["enabled"]:
         try:
-            listener = Listener(daemon, cfg["listen"]["host"], cfg["listen"]["port"]).start()
+            listener = listen(daemon, cfg["listen"]["host"], cfg["listen"]["port"])
         except OSError as exc:
             print(f"quadstats-container-exporter: setting listen.port: cannot listen on "
                   f"{cfg['listen']['host']}:{cfg['listen']['port']}: {exc.strerror}", file=sys.stderr)  # fmt: skip
             daemon.stop()
             daemon.close()
             return 2
-        host, port = listener.address
-        log.info("listening on http://%s:%d (/metrics, /containers, /healthz)", host, port)
+        log.info("listening on http://%s:%d (/metrics, /containers, /healthz)", listener.host, listener.port)
 
     def on_term(signum, _frame):
         log.info("signal %d: stopping", signum)
@@ -66,7 +65,7 @@ def main(argv=None):
     signal.signal(signal.SIGHUP, on_hup)
     daemon.run()
     if listener is not None:
-        listener.stop()
+        listener.close()
     daemon.close()
     log.info("stopped")
     return 0

@@ -1,20 +1,18 @@
 # Copyright: quadstats.stack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The exporter's HTTP listener (standard library): ``/metrics`` for Prometheus, the REST API
-``/containers`` and ``/containers/<name or id>`` (statspout's REST repository), ``/healthz``."""
+"""The exporter's HTTP pages on the shared listener (``services/common/httpd``): ``/metrics`` for
+Prometheus, the REST API ``/containers`` and ``/containers/<name or id>`` (statspout's REST
+repository) and ``/healthz``."""
 
 from __future__ import annotations
 
 import json
-import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.exposition import PROMETHEUS_CONTENT_TYPE
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_NOT_FOUND, error_dict
+from ansible_collections.quadstats.stack.services.common.httpd import Listener
 
-log = logging.getLogger("quadstats.exporter.containers")
 JSON_TYPE = "application/json"
 
 
@@ -27,67 +25,29 @@ def find_container(views, key):
     return matches[0] if len(matches) == 1 else None
 
 
-def make_handler(daemon):
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "quadstats-container-exporter"
-        protocol_version = "HTTP/1.1"
-
-        def _answer(self, status, body, content_type):
-            data = body.encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def _json(self, status, value):
-            self._answer(status, json.dumps(value, sort_keys=True) + "\n", JSON_TYPE)
-
-        def do_GET(self):
-            path = urlsplit(self.path).path.rstrip("/") or "/"
-            if path == "/metrics":
-                self._answer(200, daemon.metrics_text(), PROMETHEUS_CONTENT_TYPE)
-            elif path == "/containers":
-                self._json(200, daemon.container_views())
-            elif path.startswith("/containers/"):
-                key = unquote(path[len("/containers/") :])
-                found = find_container(daemon.container_views(), key)
-                if found is None:
-                    self._json(404, {"error": error_dict(KIND_NOT_FOUND, f"no running container named {key}")})
-                else:
-                    self._json(200, found)
-            elif path == "/healthz":
-                up = daemon.engine_up
-                self._json(200 if up else 503, {"status": "ok" if up else "engine unreachable", "engine_up": up})
-            else:
-                known = "paths: /metrics, /containers, /containers/<name>, /healthz"
-                self._json(404, {"error": error_dict(KIND_NOT_FOUND, known)})
-
-        do_HEAD = do_GET
-
-        def log_message(self, format, *args):  # the base class's signature
-            log.debug("http %s - %s", self.address_string(), format % args)
-
-    return Handler
+def _json(status, value):
+    return status, JSON_TYPE, (json.dumps(value, sort_keys=True) + "\n").encode("utf-8")
 
 
-class Listener:
-    """A threading HTTP server on ``listen.host``/``listen.port`` (port 0: any free port)."""
+def listen(daemon, host, port):
+    """Start the listener for ``daemon``; ``close()`` it to stop."""
 
-    def __init__(self, daemon, host, port):
-        self.server = ThreadingHTTPServer((host, port), make_handler(daemon))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="http", daemon=True)
+    def metrics():
+        return 200, PROMETHEUS_CONTENT_TYPE, daemon.metrics_text().encode("utf-8")
 
-    @property
-    def address(self):
-        return self.server.server_address[:2]
+    def containers():
+        return _json(200, daemon.container_views())
 
-    def start(self):
-        self.thread.start()
-        return self
+    def one_container(rest):
+        key = unquote(rest.rstrip("/"))
+        found = find_container(daemon.container_views(), key)
+        if found is None:
+            return _json(404, {"error": error_dict(KIND_NOT_FOUND, f"no running container named {key}")})
+        return _json(200, found)
 
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def healthz():
+        up = daemon.engine_up
+        return _json(200 if up else 503, {"status": "ok" if up else "engine unreachable", "engine_up": up})
+
+    routes = {"/metrics": metrics, "/containers": containers, "/containers/": containers, "/healthz": healthz}
+    return Listener(host, port, routes, name="container-exporter", prefix_routes={"/containers/": one_container})

@@ -5,7 +5,8 @@
 Each collection is encoded once per sink at once (so a retried payload is exactly what the
 collection said) and queued; every sink sends from its own thread. A failing sink keeps at most
 ``buffer.max_batches`` payloads (the oldest are dropped and counted), retries with doubling backoff
-up to ``buffer.retry_max_seconds`` and never blocks the collection or the other sinks.
+up to ``buffer.retry_max_seconds`` and never blocks the collection or the other sinks. A payload the
+receiver refuses (400, 401, 403, 404, 413) is dropped and counted instead of retried.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
 from ansible_collections.quadstats.stack.services.common.config import read_secret_file
 
 log = logging.getLogger("quadstats.exporter.containers")
+# Answers that mean "never send this again" (the OneFS exporter's rule); others are retried.
+REFUSED_STATUSES = frozenset((400, 401, 403, 404, 413))
 
 
 class SinkError(QuadstatsError):
@@ -138,6 +141,11 @@ class PushSink:
                 self.send(payload)
             except SinkError as exc:
                 self.stats.errors[exc.kind] += 1
+                if exc.status in REFUSED_STATUSES:
+                    # Sending it again would be refused again (bad payload, token, path): drop it.
+                    log.warning("sink %s: %s (payload dropped)", self.name, exc)
+                    self._drop(payload)
+                    continue
                 backoff = min(self.retry_max, backoff * 2 if backoff else 1.0)
                 waiting = len(self._queue)
                 log.warning("sink %s: %s (retry in %g s, %d buffered)", self.name, exc, backoff, waiting)
@@ -148,9 +156,14 @@ class PushSink:
                 continue
             backoff = 0.0
             self.stats.sent += 1
-            with self._cond:
-                if self._queue and self._queue[0] is payload:
-                    self._queue.popleft()
+            self._drop(payload, sent=True)
+
+    def _drop(self, payload, sent=False):
+        with self._cond:
+            if self._queue and self._queue[0] is payload:
+                self._queue.popleft()
+                if not sent:
+                    self.stats.dropped += 1
 
     def stop(self, flush_seconds):
         """Stop after trying to send what is buffered for at most ``flush_seconds``."""

@@ -104,8 +104,10 @@ def test_wrong_token_is_counted_as_authentication(tmp_path, receivers):
     [sink] = [s.start() for s in build_sinks(cfg)]
     sink.offer([SAMPLE], EXTRA)
     wait_until(lambda: sink.stats.errors["authentication"] >= 1)
+    wait_until(lambda: sink.stats.dropped == 1)  # refused: dropped, not retried for ever
     sink.stop(0)
     assert backend.bodies("/metric") == []
+    assert sink.buffered() == 0
 
 
 def test_tls_is_verified_by_default_and_a_ca_file_makes_it_trusted(tmp_path, receivers):
