@@ -3,12 +3,14 @@
 """A small threaded HTTP listener for exporter daemons (standard library only).
 
 ``Listener(host, port, routes)`` serves GET requests: ``routes`` maps a path to a callable that
-returns ``(status, content type, body bytes)``. Each listener runs in its own thread; ``close()``
-stops it and frees the port (reuse-address is on, so a reload can bind the same port again).
+returns ``(status, content type, body bytes)``; ``prefix_routes`` maps a path prefix (``/containers/``)
+to a callable that takes the rest of the path (``web``) and returns the same. Each listener runs in
+its own thread; ``close()`` stops it and frees the port (reuse-address is on, so a reload can bind the same port again).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +38,11 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         route = self.server.routes.get(path)
         if route is None:
+            for prefix, handler in self.server.prefix_routes.items():
+                if path.startswith(prefix) and len(path) > len(prefix):
+                    route = functools.partial(handler, path[len(prefix) :])
+                    break
+        if route is None:
             status, ctype, body = 404, "text/plain; charset=utf-8", b"not found\n"
         else:
             try:
@@ -51,11 +58,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Listener:
-    """One HTTP listener on ``host:port`` serving ``routes`` (path -> callable)."""
+    """One HTTP listener on ``host:port`` serving ``routes`` (path -> callable) and ``prefix_routes``
+    (path prefix -> callable taking the rest of the path)."""
 
-    def __init__(self, host, port, routes, name="http"):
+    def __init__(self, host, port, routes, name="http", prefix_routes=None):
         self.server = _Server((host, port), _Handler)
         self.server.routes = dict(routes)
+        self.server.prefix_routes = dict(prefix_routes or {})
         self.host = host
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(

@@ -119,6 +119,20 @@ def ref_from_compat_list(item):
     }
 
 
+HEALTH_STATES = ("healthy", "unhealthy", "starting")
+
+
+def health_from_status(status):
+    """Health check status from a list's ``Status`` (libpod API: ``healthy``; ``podman ps``:
+    ``Up 2 minutes (healthy)``) or inspect's ``Health.Status``; None without a health check."""
+    if not isinstance(status, str):
+        return None
+    text = status.strip().lower()
+    if text.endswith(")") and "(" in text:
+        text = text[text.rindex("(") + 1 : -1]
+    return text if text in HEALTH_STATES else None
+
+
 def ref_from_libpod_list(item):
     """One entry of libpod ``GET /libpod/containers/json`` (carries the PID and the pod)."""
     names = item.get("Names") or []
@@ -135,6 +149,7 @@ def ref_from_libpod_list(item):
         "restart_count": item.get("Restarts"),
         "started_at": item.get("StartedAt") if (item.get("StartedAt") or 0) > 0 else None,
         "oom_killed": None,
+        "health": health_from_status(item.get("Status")),
     }
 
 
@@ -155,6 +170,8 @@ def ref_from_inspect(item):
         "restart_count": item.get("RestartCount"),
         "oom_killed": state.get("OOMKilled"),
         "started_at": epoch_seconds(state.get("StartedAt")),
+        # Docker and podman >= 4 say Health, podman 3 said Healthcheck.
+        "health": health_from_status((state.get("Health") or state.get("Healthcheck") or {}).get("Status")),
     }
 
 
@@ -324,7 +341,8 @@ def normalise_event(event):
     action = action.split(":", 1)[0].strip()
     action = {"died": "die", "remove": "destroy"}.get(action, action)
     actor = event.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
+    # The API nests attributes (labels included) in Actor; ``podman events --format json`` has them on top.
+    attrs = actor.get("Attributes") or event.get("Attributes") or {}
     ident = actor.get("ID") or event.get("id") or event.get("ID")
     time_ns = event.get("timeNano")
     if time_ns is None and event.get("time") is not None:

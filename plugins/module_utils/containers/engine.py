@@ -441,11 +441,17 @@ class PodmanCliEngine(Engine):
         self.command = command
         self.timeout = timeout
         self.env = None if env is None else dict(env)
+        self._event_processes = set()
         text = self._run("--version").strip()  # "podman version 4.3.1"
         super().__init__("podman command", command, "podman", text.rsplit(" ", 1)[-1] or None, None)
 
     def _rootless(self):
         return os.geteuid() != 0
+
+    def close(self):
+        """End the ``podman events`` processes of open event streams (a daemon's stream never idles out)."""
+        for proc in list(self._event_processes):
+            proc.kill()
 
     def _run(self, *args, unknown=None):
         try:
@@ -487,9 +493,11 @@ class PodmanCliEngine(Engine):
         if until is not None:
             args += ["--until", str(until)]
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
+        self._event_processes.add(proc)
         try:
             yield from _json_lines(proc.stdout.fileno(), timeout)
         finally:
+            self._event_processes.discard(proc)
             proc.kill()
             proc.wait()
             proc.stdout.close()
