@@ -223,6 +223,8 @@ def test_cluster_listeners_only(rendered: Path) -> None:
     assert "port" not in config["sinks"]["prometheus"] and "http_sd" not in config["sinks"]
     assert config["sinks"]["influxdb"]["password_file"].endswith("/onefs-exporter-influxdb.secret")
     assert derived["probe_url"] == "http://127.0.0.1:9101/metrics"
+    published = sorted(line for line in quadlet.splitlines() if line.startswith("PublishPort="))
+    assert published == ["PublishPort=127.0.0.1:9101:9101", "PublishPort=127.0.0.1:9102:9102"]
 
 
 @pytest.mark.parametrize("case", sorted(ERROR_CASES))
