@@ -7,7 +7,7 @@ second canary, each with its own test CA) on the machine side of the host's veth
 PowerScale cluster, and the statistics' values (the simulator's, see docs/onefs.md).
 
 The tests run in file order: state after converge, scraping and HTTP SD, leak checks, reboot, idempotence
-at -vvv, check mode, a password change, removal.
+at -vvv, check mode, a password change, removal, check mode on the host without the exporter.
 """
 
 import json
@@ -199,3 +199,11 @@ def test_state_absent_removes_it_all(host):
     assert not any(f":{port} " in listening for port in (ALL_PORT, ALPHA_PORT, SD_PORT)), listening
     again = playbook("absent.yml")
     assert re.search(r"changed=0\s", again), again[-3000:]
+
+
+def test_check_mode_on_a_host_without_the_exporter_changes_nothing(host):
+    output = playbook("converge.yml", "--check", "--diff")
+    assert re.search(r"changed=[1-9]", output), "check mode does not report the deployment it would make"
+    assert canary() not in output and beta_password() not in output
+    assert not host.file(QUADLET).exists and not host.file(CONFIG_DIR).exists, "check mode wrote files"
+    assert not host.run(f"ls {CREDENTIALS} | grep onefs-exporter").stdout, "check mode wrote credentials"
