@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     while not done.wait(0.5) and time.monotonic() < deadline:
         for sim, password_file in sims.values():
             sim.password = password_file.read_text().strip()
-    for sim, _ in sims.values():
+    for sim, _password_file in sims.values():
         sim.stop()
     (directory / PIDFILE).unlink(missing_ok=True)
     return 0
@@ -69,7 +69,7 @@ def stop(args: argparse.Namespace) -> int:
         print("not running")
         return 0
     os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
+    for _attempt in range(100):
         if not Path(f"/proc/{pid}").exists():
             break
         time.sleep(0.1)

@@ -166,7 +166,7 @@ def case_files(rendered: Path, case: str) -> tuple[dict, str, dict]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_daemon_accepts_the_rendered_configuration(rendered: Path, case: str) -> None:
-    config, quadlet, _ = case_files(rendered, case)
+    config, quadlet, _derived = case_files(rendered, case)
     parsed = parse_config(config, read_secrets=False)
     assert [c.name for c in parsed.clusters] == [c["name"] for c in CASES[case]["onefs_exporter_clusters"]]
     for name in ("onefs_exporter.yml", "onefs-exporter.container", "derived.json"):

@@ -93,7 +93,7 @@ def test_unit_active_as_the_service_user(host):
         if "services.onefs_exporter" in line and "ps -eo" not in line
     ]
     assert daemons, "the daemon process is not running"
-    assert {user for user, _ in daemons} == {USER}, daemons
+    assert {user for user, _args in daemons} == {USER}, daemons
 
 
 def test_all_clusters_listener_serves_both_simulators(host):
