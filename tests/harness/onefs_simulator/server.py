@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..certs import make_test_ca
+from ..certs import make_test_ca, server_names
 from .model import ClusterModel, default_nodes, quota_list, summary_values
 
 PRIV_LOGIN = "ISI_PRIV_LOGIN_PAPI"
@@ -137,7 +137,13 @@ class OneFSSimulator:
         if cert_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="onefs-sim-")
             cert_dir = self._tmp.name
-        self.certs = make_test_ca(cert_dir)
+        # The certificate names the loopback and, when bound elsewhere (a target's veth), that address too.
+        extra = {"hostnames": (), "ips": ()}
+        if host not in ("127.0.0.1", "localhost", "0.0.0.0"):
+            extra = server_names(host)
+        self.certs = make_test_ca(
+            cert_dir, hostnames=("localhost", *extra["hostnames"]), ips=("127.0.0.1", *extra["ips"])
+        )
         self.ca_path = self.certs["ca"]
         self._httpd = _QuietServer((host, port), _Handler)
         self._httpd.sim = self
