@@ -2,7 +2,7 @@
 
 Starts the OneFS simulator in a separate process (so its CPU is not counted), then runs
 collection cycles of the 116-key gostats example set through the collection's core
-(PapiClient + StatsCollector: HTTPS, JSON, classification, normalised samples) and prints:
+(PapiClient + OneFSSampler: HTTPS, JSON, classification, normalised samples) and prints:
 
 - HTTP requests per collection cycle vs the URL-length minimum;
 - client CPU time (process_time of this process) per 1,000 values collected.
@@ -26,19 +26,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests")]
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import query  # noqa: E402
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.collect import StatsCollector  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import (  # noqa: E402
-    influx_lines,
-    prometheus_text,
+    to_influx,
+    to_prometheus,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.groups import GROUP_NAMES, expand  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import PapiClient  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler  # noqa: E402
 
 # The simulator's default credentials (a local test server, not a secret).
 SIM_PASSWORD = "sim-password"  # noqa: S105
 
 
-def start_simulator(nodes, seed):
+def start_simulator(nodes, seed, max_seconds=600):
+    """The simulator in its own process (its CPU is not this process's); returns (process, port, CA path)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
     proc = subprocess.Popen(
         [
@@ -50,7 +51,7 @@ def start_simulator(nodes, seed):
             "--seed",
             str(seed),
             "--max-seconds",
-            "600",
+            str(max_seconds),
         ],
         cwd=ROOT / "tests",
         env=env,
@@ -63,7 +64,22 @@ def start_simulator(nodes, seed):
     return proc, port, ca_path
 
 
-def measure(collector, keys, n_blocks, n_cycles):
+def sdk_baseline(sdk_python, port, ca_path, cycles):
+    """benchmarks/onefs_sdk_baseline.py run by a Python with isi_sdk_8_0, on the same simulator."""
+    out = subprocess.run(
+        [
+            sdk_python,
+            str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
+            *("--port", str(port), "--ca-path", ca_path, "--cycles", str(cycles)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def measure(sampler, keys, n_blocks, n_cycles):
     """Collection cycles in blocks; CPU ms per 1,000 values per block (the machine is shared: use the median)."""
     requests = []
     values = 0
@@ -72,7 +88,7 @@ def measure(collector, keys, n_blocks, n_cycles):
     for _block in range(n_blocks):
         block_cpu, block_values = time.process_time(), 0
         for _cycle in range(n_cycles):
-            result = collector.collect(keys)
+            result = sampler.read(keys)
             requests.append(result["requests"])
             block_values += len(result["stats"])
         blocks.append((time.process_time() - block_cpu) * 1000 / (block_values / 1000))
@@ -101,27 +117,15 @@ def main():
         client = PapiClient(
             "127.0.0.1", port, username="statsreader", password=SIM_PASSWORD, auth=args.auth, ca_path=ca_path
         )
-        collector = StatsCollector(client, include_degraded=True)
-        collector.collect(keys)  # warm-up: login, identity, metadata (one-time costs)
-        requests, values, blocks, cpu, wall, result = measure(collector, keys, args.blocks, args.cycles)
+        sampler = OneFSSampler(client, include_degraded=True)
+        sampler.read(keys)  # warm-up: login, identity, metadata (once per refresh interval, not per cycle)
+        requests, values, blocks, cpu, wall, result = measure(sampler, keys, args.blocks, args.cycles)
         enc0 = time.process_time()
-        prom = prometheus_text(result["stats"])
-        influx = influx_lines(result["stats"])
+        prom = to_prometheus(result["stats"])
+        influx = to_influx(result["stats"])
         enc = time.process_time() - enc0
         client.close()
-        baseline = None
-        if args.sdk_python:
-            out = subprocess.run(
-                [
-                    args.sdk_python,
-                    str(ROOT / "benchmarks" / "onefs_sdk_baseline.py"),
-                    *("--port", str(port), "--ca-path", ca_path, "--cycles", str(cycles)),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            baseline = json.loads(out.stdout)
+        baseline = sdk_baseline(args.sdk_python, port, ca_path, cycles) if args.sdk_python else None
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -147,7 +151,7 @@ def main():
     print(f"wall time per cycle: {wall * 1000 / cycles:.1f} ms")
     print(
         f"encoding one cycle: {enc * 1000 / (per_cycle / 1000):.2f} ms CPU per 1,000 values "
-        f"(Prometheus {prom.count(chr(10))} lines + InfluxDB {len(influx)} lines)"
+        f"(Prometheus {prom.count(chr(10))} lines + InfluxDB {influx.count(chr(10))} lines)"
     )
     if baseline:
         print(

@@ -13,24 +13,47 @@ RECEIVER_PORT=19090
 harness() { python "$QS_ROOT/tests/harness" "$@"; }
 receiver() { python "$QS_ROOT/tests/harness/receiver.py" "$@"; }
 
+# The service user's session environment: podman and systemctl --user need it under runuser/sudo.
+as_user() { echo "cd / && runuser -u $1 -- env XDG_RUNTIME_DIR=/run/user/$2 DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$2/bus"; }
+
+# Exit 3 (as `systemctl status` does for a stopped unit) when the demo host is not up.
+require_host() {
+  local state
+  state=$(harness status --name "$HOST" | python -c 'import json,sys; h = json.load(sys.stdin)[0]
+print("running" if h["running"] else "stopped" if h["index"] is not None else "absent")')
+  case "$state" in
+    running) return 0 ;;
+    stopped) echo "$HOST is not running (left over from an earlier run): ./scripts/demo.sh down, then ./scripts/demo.sh up" >&2 ;;
+    *) echo "$HOST is not up. Start it with: ./scripts/demo.sh up" >&2 ;;
+  esac
+  exit 3
+}
+
 show() {
-  local address user="quadstats"
+  require_host
+  local address user uid env
   address=$(harness status --name "$HOST" | python -c 'import json,sys; print(json.load(sys.stdin)[0]["address"])')
-  qs_step "what is running on $HOST ($address)"
-  harness ssh --name "$HOST" -- "cd / && runuser -u $user -- env XDG_RUNTIME_DIR=/run/user/\$(id -u $user) \
-    DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/\$(id -u $user)/bus sh -c \
-    'systemctl --user list-units --type=service --no-pager --no-legend; podman ps'"
+  user=$(ansible-inventory -i "$INVENTORY_DIR" --host "$HOST" | python -c 'import json,sys; print(json.load(sys.stdin)["podman_host_user"])')
+  uid=$(harness ssh --name "$HOST" -- id -u "$user")
+  env=$(as_user "$user" "$uid")
+  qs_step "what is running on $HOST ($address) for the service user $user (uid $uid)"
+  harness ssh --name "$HOST" -- "$env systemctl --user list-units --type=service --no-pager --no-legend && $env podman ps"
   cat <<EOT
 
-Where to look:
+Where to look (from $QS_ROOT):
   inventory    $INVENTORY_DIR/hosts.yml
-  log in       python tests/harness ssh --name $HOST
-  user units   runuser -u $user -- env XDG_RUNTIME_DIR=/run/user/\$(id -u $user) systemctl --user status
-  logs         journalctl _UID=\$(id -u $user)       (on the host, as root)
-  collector    journalctl _UID=\$(id -u $user) _SYSTEMD_USER_UNIT=stats-collector.service
-               (the Alloy STAND-IN, not Alloy: Alloy cannot be pulled here)
+  log in       .venv/bin/python tests/harness ssh --name $HOST         (root shell on the host)
   receiver     $RECEIVER_DIR/requests.jsonl   ($(wc -l <"$RECEIVER_DIR/requests.jsonl" 2>/dev/null || echo 0) pushes recorded)
+  status       ./scripts/demo.sh status
   tear down    ./scripts/demo.sh down
+
+On the host (after "log in"), as root; podman and systemctl --user need the session environment of $user:
+  containers   $env podman ps
+  user units   $env systemctl --user status
+  logs         journalctl _UID=$uid
+  collector    journalctl _UID=$uid _SYSTEMD_USER_UNIT=stats-collector.service
+               (the Alloy STAND-IN, not Alloy: Alloy cannot be pulled here)
+Any of them straight from here: .venv/bin/python tests/harness ssh --name $HOST -- '<command>'
 EOT
 }
 

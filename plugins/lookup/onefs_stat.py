@@ -18,6 +18,7 @@ description:
 author:
   - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
+  - quadstats.stack.onefs
   - quadstats.stack.onefs.plugin
 options:
   _terms:
@@ -72,8 +73,8 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.ansible_para
     CONNECTION_OPTIONS,
     client_from_options,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.collect import StatsCollector  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import OneFSError, OneFSUnknownKeyError  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import scalar_view  # noqa: E402
 
 VARIABLES = tuple("onefs_" + name for name in CONNECTION_OPTIONS)
@@ -96,8 +97,7 @@ class LookupModule(LookupBase):
         try:
             client = client_from_options(options)
             with client:
-                collector = StatsCollector(client, include_degraded=self.get_option("include_degraded"))
-                result = collector.collect(keys)
+                result = OneFSSampler(client, include_degraded=self.get_option("include_degraded")).read(keys)
         except (OneFSError, ValueError) as exc:
             raise AnsibleLookupError(str(exc)) from None
         if result["unknown_keys"]:

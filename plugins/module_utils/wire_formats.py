@@ -88,3 +88,19 @@ def influx_typed(value):
     if isinstance(value, int):
         return f"{value}i"
     return influx_float(value)
+
+
+def _epoch_units(seconds, per_second):
+    # Whole seconds exactly, then the fraction: float(seconds) * 1e9 alone is off by hundreds of ns.
+    whole = math.floor(seconds)
+    return int(whole) * per_second + round((seconds - whole) * per_second)
+
+
+def prom_timestamp(seconds):
+    """A sample timestamp as Prometheus text carries it: integer milliseconds since the epoch."""
+    return _epoch_units(seconds, 1000)
+
+
+def influx_timestamp(seconds):
+    """A point timestamp as line protocol carries it (default precision): integer nanoseconds."""
+    return _epoch_units(seconds, 1000000000)

@@ -17,32 +17,17 @@ description:
     fallback when the cgroup cannot be read.
   - Raw counters are always returned. With O(sample_seconds) > 0 the module samples twice and also
     returns rates (CPU percent where 100 means one full core, bytes and operations per second).
-  - Read-only; never changes the host. Works for a rootless user through C(become_user) (the user's
-    C(podman.socket) must be enabled).
+  - Read-only; never changes the host. Works for a rootless user through C(become_user); without an API
+    socket (podman is daemonless and C(podman.socket) is usually off) containers are found with the C(podman)
+    command and read from cgroups, so C(ansible HOST -m quadstats.stack.container_stats) works on a stock host.
+  - The result is also returned as the fact C(quadstats_containers), so an ad-hoc run fills a fact cache.
   - Uses only the Python standard library on the managed host.
 author:
   - quadstats.stack developers (@quadstats)
-attributes:
-  check_mode:
-    support: full
-    description: The module only reads; check mode returns the same data.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
+extends_documentation_fragment:
+  - quadstats.stack.containers
+  - quadstats.stack.attributes.READ_ONLY
 options:
-  engine:
-    description:
-      - Which engine to talk to. V(auto) takes the first engine that answers in the documented order.
-    type: str
-    choices: [auto, docker, podman]
-    default: auto
-  socket:
-    description:
-      - Engine endpoint, e.g. C(/run/podman/podman.sock), C(unix:///run/user/1000/podman/podman.sock).
-      - When not set, tried in order are C(DOCKER_HOST), the user's podman socket
-        C($XDG_RUNTIME_DIR/podman/podman.sock) (or C(/run/user/<uid>/podman/podman.sock)), the system podman
-        socket C(/run/podman/podman.sock) and the Docker socket C(/var/run/docker.sock).
-    type: str
   containers:
     description:
       - Names or ids (a unique id prefix of at least 4 characters works) of the containers to read.
@@ -51,24 +36,6 @@ options:
     type: list
     elements: str
     default: []
-  labels:
-    description:
-      - Only containers whose engine labels contain all these key and value pairs. An empty value only
-        requires the key.
-    type: dict
-    default: {}
-  metrics:
-    description:
-      - Metric groups to read. Leaving out groups saves work.
-    type: list
-    elements: str
-    choices: [cpu, memory, network, blkio, pids, state]
-    default: [cpu, memory, network, blkio, pids, state]
-  sample_seconds:
-    description:
-      - V(0) reads counters once. A positive value reads twice this many seconds apart and adds rates.
-    type: float
-    default: 0
   mounts:
     description:
       - Paths as seen inside the container (for example a volume's mount point) whose disk usage
@@ -76,30 +43,20 @@ options:
     type: list
     elements: path
     default: []
-  source:
-    description:
-      - V(auto) reads cgroups when possible and falls back to the engine API per container;
-        V(cgroup) only reads cgroups; V(api) only asks the engine.
-    type: str
-    choices: [auto, cgroup, api]
-    default: auto
-  timeout:
-    description: Seconds to wait for each engine API answer.
-    type: float
-    default: 10
 notes:
   - On cgroup v1 hosts with kernel 6.10 or later, block IO is only accounted for devices that have a
     C(blkio.throttle) rule; without one the block IO counters stay 0 (a kernel behaviour, not this module).
-  - Memory working set is usage minus inactive file cache (cAdvisor's C(container_memory_working_set_bytes));
-    it is absent from the libpod API source, which has no inactive_file figure.
   - Quadlet-managed containers are restarted by systemd, which creates a new container; RV(containers[].gauges)
-    C(restart_count) counts only engine restarts (C(--restart) policy).
+    C(restart_count) counts only engine restarts (C(--restart) policy). It is null when the engine's container
+    list does not carry it (podman 4) rather than costing one request per container.
 seealso:
   - plugin: quadstats.stack.container_stats
     plugin_type: lookup
 """
 
 EXAMPLES = r"""
+# Ad hoc, as a rootless user on a stock podman host (no podman.socket needed), into a fact cache:
+#   ansible web01 -m quadstats.stack.container_stats -b --become-user metrics
 - name: Counters of every running container
   quadstats.stack.container_stats:
   register: stats
@@ -142,19 +99,27 @@ engine:
       type: str
       sample: 4.3.1
     api_version:
-      description: Docker-compatible API version the engine reports.
+      description: Docker-compatible API version the engine reports (null through the C(podman) command).
       type: str
       sample: "1.41"
     rootless:
       description: Whether the engine runs rootless (null when unknown).
       type: bool
       sample: false
+    origin:
+      description: >-
+        How the engine was reached, C(socket) (its API socket), C(sdk) (the docker SDK, lookup only) or C(cli)
+        (the C(podman) command, when no API socket answered).
+      type: str
+      sample: socket
     endpoint:
-      description: The endpoint used.
+      description: The socket or command used.
       type: str
       sample: unix:///run/podman/podman.sock
     found_by:
-      description: Which candidate found it (C(socket option), C(DOCKER_HOST), C(user podman socket), ...).
+      description: >-
+        Which candidate found it (C(socket option), C(DOCKER_HOST), C(user podman socket), C(system podman socket),
+        C(docker socket), C(podman command)).
       type: str
       sample: system podman socket
 containers:
@@ -182,12 +147,13 @@ containers:
         stopped container asked for by name.
       type: str
       sample: running
-    reason:
+    error:
       description: >-
-        Why a container is not running or gone, or why the engine gave no statistics for a running one
-        (for example rootless podman on cgroup v1); counters and gauges are then empty.
-      type: str
+        Why a container is not running or gone, or why there are no statistics for a running one (for example
+        rootless podman on cgroup v1); counters and gauges are then empty. C(kind) is C(gone) or C(unavailable).
+      type: dict
       returned: when a container is not running, gone, or has no statistics
+      sample: {"kind": "gone", "message": "container web: not running (state exited)"}
     source:
       description: >-
         Where the numbers came from, C(cgroup-v1), C(cgroup-v2), C(api-libpod), C(api-compat), or C(none)
@@ -208,16 +174,17 @@ containers:
     counters:
       description: >-
         Cumulative counters, C(cpu_usage_ns), C(cpu_user_ns), C(cpu_system_ns), C(cpu_throttled_periods),
-        C(cpu_throttled_ns), C(memory_oom_kills), C(net_rx_bytes), C(net_tx_bytes), C(net_rx_packets),
-        C(net_tx_packets), C(net_rx_errors), C(net_tx_errors), C(net_rx_dropped), C(net_tx_dropped),
-        C(blkio_read_bytes), C(blkio_write_bytes), C(blkio_read_ops), C(blkio_write_ops) (those the source provides).
+        C(cpu_throttled_ns), C(memory_oom_kills), C(net_rx_bytes), C(net_tx_bytes) (what the container received
+        and sent), C(net_rx_packets), C(net_tx_packets), C(net_rx_errors), C(net_tx_errors), C(net_rx_dropped),
+        C(net_tx_dropped), C(blkio_read_bytes), C(blkio_write_bytes), C(blkio_read_ops), C(blkio_write_ops)
+        (those the source provides).
       type: dict
       sample: {"cpu_usage_ns": 347867783472, "net_rx_bytes": 4746}
     gauges:
       description: >-
         Current values, C(memory_usage_bytes), C(memory_working_set_bytes), C(memory_inactive_file_bytes),
         C(memory_rss_bytes), C(memory_cache_bytes), C(memory_limit_bytes) (null = unlimited), C(pids_current),
-        C(pids_max) (null = unlimited), C(restart_count).
+        C(pids_max) (null = unlimited), C(restart_count) (null when the engine's list does not carry it).
       type: dict
       sample: {"memory_working_set_bytes": 67510272, "memory_limit_bytes": null}
     rates:
@@ -230,15 +197,18 @@ containers:
       description: Per path of O(mounts), C(used_bytes), C(limit_bytes), C(free_bytes), C(reserved_bytes), or C(error).
       type: dict
       returned: when O(mounts) is set
-    timestamp_ns:
-      description: Wall-clock time of the (last) sample, nanoseconds since the epoch.
-      type: int
+    timestamp:
+      description: Wall-clock time of the (last) read, seconds since the Unix epoch.
+      type: float
+      sample: 1795430765.123456
     started_at:
-      description: When the container started (engine's timestamp).
-      type: str
+      description: When the container started, seconds since the Unix epoch (null when the engine does not say).
+      type: float
       returned: when the state group is read
     oom_killed:
-      description: Whether the engine reports the container's last exit as an OOM kill.
+      description: >-
+        Whether the engine reports the container's last exit as an OOM kill (null when only the container list
+        was read, as for podman).
       type: bool
       returned: when the state group is read
 gone:
@@ -247,66 +217,73 @@ gone:
   type: list
   elements: str
   sample: []
+ansible_facts:
+  description: The same result as a fact, so C(ansible all -m quadstats.stack.container_stats) fills a fact cache.
+  returned: success
+  type: dict
+  contains:
+    quadstats_containers:
+      description: The RV(engine), RV(containers) and RV(gone) of this result under those keys.
+      type: dict
+      sample: {"engine": {"kind": "podman", "origin": "cli"}, "containers": [], "gone": []}
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import ALL_METRICS, Collector  # noqa: E402
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import connect  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import ENGINES, connect  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (  # noqa: E402
-    ContainerStatsError,
+    ContainerError,
     EnginePermissionDenied,
     EngineUnreachable,
     UnknownContainer,
 )
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import (  # noqa: E402
+    ALL_METRICS,
+    SOURCES,
+    ContainerSampler,
+    gone_names,
+)
 
 
-def public(sample):
-    """A sample without internal fields."""
-    return {k: v for k, v in sample.items() if k != "mono_ns"}
+def error_details(exc):
+    """Structured fields of a failure, beside ``msg`` and ``error_kind``."""
+    if isinstance(exc, EngineUnreachable):
+        return {"tried": [{"socket": where, "error": why} for where, why in exc.tried]}
+    if isinstance(exc, EnginePermissionDenied):
+        return {"socket": exc.socket_path, "user": exc.user, "uid": exc.uid}
+    if isinstance(exc, UnknownContainer):
+        return {"unknown": exc.names}
+    return {}
 
 
 def main():
     module = AnsibleModule(
         argument_spec={
-            "engine": {"type": "str", "choices": ["auto", "docker", "podman"], "default": "auto"},
+            "engine": {"type": "str", "choices": list(ENGINES), "default": "auto"},
             "socket": {"type": "str"},
             "containers": {"type": "list", "elements": "str", "default": []},
             "labels": {"type": "dict", "default": {}},
             "metrics": {"type": "list", "elements": "str", "choices": list(ALL_METRICS), "default": list(ALL_METRICS)},
             "sample_seconds": {"type": "float", "default": 0},
             "mounts": {"type": "list", "elements": "path", "default": []},
-            "source": {"type": "str", "choices": ["auto", "cgroup", "api"], "default": "auto"},
+            "source": {"type": "str", "choices": list(SOURCES), "default": "auto"},
             "timeout": {"type": "float", "default": 10},
         },
         supports_check_mode=True,
     )
     params = module.params
-    if params["sample_seconds"] < 0:
-        module.fail_json(msg="sample_seconds must be 0 or more (got {})".format(params["sample_seconds"]))
     engine = None
     try:
         engine = connect(params["engine"], params["socket"], timeout=params["timeout"])
-        collector = Collector(engine, params["source"], params["metrics"], params["mounts"])
-        result = collector.collect(params["containers"], params["labels"], params["sample_seconds"])
-        described = engine.describe()
-    except EngineUnreachable as exc:
-        module.fail_json(msg=str(exc), tried=[{"socket": s, "error": e} for s, e in exc.tried])
-    except EnginePermissionDenied as exc:
-        module.fail_json(msg=str(exc), socket=exc.socket_path, user=exc.user, uid=exc.uid)
-    except UnknownContainer as exc:
-        module.fail_json(msg=str(exc), unknown=exc.names)
-    except ContainerStatsError as exc:
-        module.fail_json(msg=str(exc))
+        sampler = ContainerSampler(engine, params["source"], params["metrics"], params["mounts"])
+        samples = sampler.collect(params["containers"], params["labels"], params["sample_seconds"])
+        result = {"engine": engine.describe(), "containers": samples, "gone": gone_names(samples)}
+    except ContainerError as exc:
+        module.fail_json(msg=str(exc), error_kind=exc.kind, **error_details(exc))
     finally:
         if engine is not None:
             engine.close()
-    module.exit_json(
-        changed=False,
-        engine=described,
-        containers=[public(s) for s in result["containers"]],
-        gone=result["gone"],
-    )
+    module.exit_json(changed=False, ansible_facts={"quadstats_containers": result}, **result)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ author:
   - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
   - quadstats.stack.onefs
+  - quadstats.stack.attributes.READ_ONLY
 options:
   keys:
     description:
@@ -31,13 +32,6 @@ options:
         node counts), and the lowest interval ever reported.
     type: int
     default: 5
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes the cluster; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
 seealso:
   - module: quadstats.stack.onefs_stats
 """
@@ -65,6 +59,11 @@ EXAMPLES = r"""
 - name: Print the intervals
   ansible.builtin.debug:
     msg: "{{ meta.metadata | dict2items | map(attribute='value.interval') | list }}"
+
+# Ad hoc, the password from the environment (never on the command line, which ansible-core echoes
+# in its error output); the result is also the fact ansible_facts.quadstats_onefs_info:
+#   read -rs ONEFS_PASSWORD && export ONEFS_PASSWORD
+#   ansible localhost -m quadstats.stack.onefs_info -a 'hostname=cluster.example.com username=statsreader'
 """
 
 RETURN = r"""
@@ -135,10 +134,22 @@ requests:
   description: Number of HTTP requests this run made.
   returned: success
   type: int
+ansible_facts:
+  description: The result as a namespaced fact, so later plays (and a fact cache) see it without C(register).
+  returned: success
+  type: dict
+  contains:
+    quadstats_onefs_info:
+      description:
+        - Keyed by the cluster's name; the value holds RV(cluster) and RV(metadata) as above.
+        - A later call on the same host replaces the whole fact, as facts are not merged.
+      type: dict
+      sample: {"SimCluster": {"cluster": {"name": "SimCluster", "nodes_down": []}, "metadata": {}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, env_fallback  # noqa: E402
 
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_INVALID_OPTION  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.ansible_params import (  # noqa: E402
     client_from_options,
     connection_argument_spec,
@@ -150,17 +161,21 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors impor
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.metadata import update_interval  # noqa: E402
 
 META_OUT = ("description", "units", "scope", "type", "aggregation_type", "cache_time", "policies")
+CLUSTER_OUT = ("name", "guid", "version", "build", "revision", "has_quorum", "local_lnn", "nodes_up", "nodes_down")
 
 
 def main():
-    spec = connection_argument_spec()
+    spec = connection_argument_spec(env_fallback)
     spec.update(
         keys={"type": "list", "elements": "str", "default": [], "no_log": False},
         min_interval={"type": "int", "default": 5},
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
     params = module.params
-    client = client_from_options(params)
+    try:
+        client = client_from_options(params)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), error_kind=KIND_INVALID_OPTION)
     try:
         with client:
             identity = client.cluster_identity()
@@ -175,22 +190,10 @@ def main():
                     metadata[key] = entry
     except OneFSError as exc:
         module.fail_json(msg=str(exc), error_kind=exc.kind, status=exc.status)
-    cluster = {
-        name: identity.get(name)
-        for name in (
-            "name",
-            "guid",
-            "version",
-            "build",
-            "revision",
-            "has_quorum",
-            "local_lnn",
-            "nodes_up",
-            "nodes_down",
-        )
-    }
+    cluster = {name: identity.get(name) for name in CLUSTER_OUT}
     cluster["nodes"] = [{"lnn": n["lnn"], "devid": n["devid"], "is_up": n["is_up"]} for n in identity["nodes"]]
-    module.exit_json(changed=False, cluster=cluster, metadata=metadata, requests=client.requests)
+    facts = {"quadstats_onefs_info": {cluster["name"]: {"cluster": cluster, "metadata": metadata}}}
+    module.exit_json(changed=False, cluster=cluster, metadata=metadata, requests=client.requests, ansible_facts=facts)
 
 
 if __name__ == "__main__":

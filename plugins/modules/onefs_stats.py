@@ -22,6 +22,7 @@ author:
   - quadstats.stack developers (@quadstats)
 extends_documentation_fragment:
   - quadstats.stack.onefs
+  - quadstats.stack.attributes.READ_ONLY
 options:
   keys:
     description:
@@ -73,18 +74,11 @@ options:
   formats:
     description:
       - Also render the samples as V(prometheus) text (gostats-compatible C(isilon_stat_...) names) or V(influx) line
-        protocol (measurement = key, tags C(cluster) and C(node)).
+        protocol (measurement = key, tags C(cluster) and C(node)), each as one string.
     type: list
     elements: str
     choices: [prometheus, influx]
     default: []
-attributes:
-  check_mode:
-    support: full
-    description: The module never changes the cluster; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is nothing to diff.
 notes:
   - The C(node) label is the node's LNN (logical node number), not its device ID; RV(errors) carries both.
 seealso:
@@ -130,35 +124,37 @@ EXAMPLES = r"""
     formats: [prometheus]
   delegate_to: localhost
   register: proto
+
+# Ad hoc, with the credentials in the environment instead of on the command line
+# (ansible-core echoes -a arguments in its error output):
+#   read -rs ONEFS_PASSWORD && export ONEFS_PASSWORD ONEFS_USERNAME=statsreader
+#   ansible localhost -m quadstats.stack.onefs_stats \
+#     -a 'hostname=cluster.example.com ca_path=/etc/pki/onefs-ca.pem groups=cluster_health_stats'
+# or with a vaulted vars file holding onefs_password:
+#   ansible localhost --ask-vault-pass -e @onefs-vault.yml -m quadstats.stack.onefs_stats \
+#     -a 'hostname=cluster.example.com username=statsreader password={{ onefs_password }} keys=ifs.percent.avail'
+# Later plays read the result as ansible_facts.quadstats_onefs (with a fact cache, without register).
+- name: Read cluster health; later tasks use the facts
+  quadstats.stack.onefs_stats:
+    onefs_host: cluster.example.com
+    username: statsreader
+    password: "{{ vault_onefs_password }}"
+    groups: [cluster_health_stats]
+  delegate_to: localhost
+
+- name: Nodes down on every cluster read so far
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.quadstats_onefs | dict2items | map(attribute='value.cluster.nodes_down') | list }}"
 """
 
 RETURN = r"""
 cluster:
-  description: Identity of the cluster that answered.
+  description:
+    - Identity of the cluster that answered, with the fields of M(quadstats.stack.onefs_info)'s RV(cluster) named here.
+    - C(name), C(version), C(guid), C(nodes_up) and C(nodes_down) (LNNs).
   returned: success
   type: dict
-  contains:
-    name:
-      description: Cluster name.
-      type: str
-      sample: prod-isilon
-    version:
-      description: OneFS release.
-      type: str
-      sample: v9.5.0.0
-    guid:
-      description: Cluster GUID.
-      type: str
-    nodes_up:
-      description: LNNs of the nodes that are up.
-      type: list
-      elements: int
-      sample: [1, 2, 3]
-    nodes_down:
-      description: LNNs of the nodes that are down.
-      type: list
-      elements: int
-      sample: []
+  sample: {"name": "prod-isilon", "version": "v9.5.0.0", "guid": "0007433...", "nodes_up": [1, 2, 3], "nodes_down": []}
 stats:
   description:
     - Normalised samples. Node-scoped keys give one sample per up node (label C(node) = LNN); list and dict values
@@ -201,28 +197,35 @@ errors:
   type: list
   elements: dict
   contains:
+    kind:
+      description: V(degraded), V(transient) (retried next cycle), V(permanent), V(unknown), or V(not_found) for a key
+        the cluster does not know.
+      type: str
+    message:
+      description: What the code means (for unknown keys, the key with close matches).
+      type: str
     key:
       description: The statistics key.
       type: str
     node:
-      description: LNN of the node, null for cluster-scoped keys.
+      description: LNN of the node; absent for cluster-scoped keys.
       type: int
+      returned: for node-scoped keys
     devid:
-      description: Device ID of the node, null for cluster-scoped keys.
+      description: Device ID of the node; absent for cluster-scoped keys.
       type: int
+      returned: for node-scoped keys
     code:
       description: OneFS row error code (1 to 10), or C(unknown_key).
       type: raw
       sample: 3
     name:
-      description: Short name of the code, for example C(degraded), C(stale), C(not_configured).
+      description: Short name of the code, for example C(degraded), C(stale), C(not_configured), C(unknown_key).
       type: str
-    meaning:
-      description: What the code means (for unknown keys, the message with close matches).
+    error:
+      description: The cluster's own error text for the row.
       type: str
-    kind:
-      description: V(degraded), V(transient) (retry next cycle), V(permanent), V(unknown_key).
-      type: str
+      returned: when the cluster sent one
     kept:
       description: Whether the value was still returned in RV(stats) (degraded with O(include_degraded)).
       type: bool
@@ -242,29 +245,43 @@ prometheus:
   returned: when O(formats) contains V(prometheus)
   type: str
 influx:
-  description: InfluxDB line protocol lines of RV(stats).
+  description: InfluxDB line protocol of RV(stats), one line per point, each ending with a newline.
   returned: when O(formats) contains V(influx)
-  type: list
-  elements: str
+  type: str
+ansible_facts:
+  description: The result as a namespaced fact, so later plays (and a fact cache) see it without C(register).
+  returned: success
+  type: dict
+  contains:
+    quadstats_onefs:
+      description:
+        - Keyed by the cluster's name; the value holds RV(cluster), RV(stats), RV(errors) and RV(unknown_keys) as
+          above.
+        - A later call on the same host replaces the whole fact, as facts are not merged.
+      type: dict
+      sample: {"SimCluster": {"cluster": {"name": "SimCluster"}, "stats": [], "errors": [], "unknown_keys": []}}
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule, env_fallback  # noqa: E402
 
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_INVALID_OPTION  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.ansible_params import (  # noqa: E402
     client_from_options,
     connection_argument_spec,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.collect import StatsCollector, parse_nodes  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (  # noqa: E402
     OneFSError,
     OneFSUnknownKeyError,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import influx_lines, prometheus_text  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import to_influx, to_prometheus  # noqa: E402
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.groups import GROUP_NAMES, expand  # noqa: E402
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler, parse_nodes  # noqa: E402
+
+FACT_FIELDS = ("cluster", "stats", "errors", "unknown_keys")
 
 
 def main():
-    spec = connection_argument_spec()
+    spec = connection_argument_spec(env_fallback)
     spec.update(
         keys={"type": "list", "elements": "str", "default": [], "no_log": False},
         groups={"type": "list", "elements": "str", "default": [], "choices": list(GROUP_NAMES)},
@@ -282,33 +299,28 @@ def main():
     keys = expand(params["keys"], params["groups"])
     try:
         nodes = parse_nodes(params["nodes"])
+        client = client_from_options(params)
     except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    client = client_from_options(params)
+        module.fail_json(msg=str(exc), error_kind=KIND_INVALID_OPTION)
     try:
         with client:
-            collector = StatsCollector(client, include_degraded=params["include_degraded"], nodes=nodes)
-            result = collector.collect(keys)
+            sampler = OneFSSampler(client, include_degraded=params["include_degraded"], nodes=nodes)
+            result = sampler.read(keys)
             if result["unknown_keys"] and params["strict_keys"]:
                 raise OneFSUnknownKeyError(result["unknown_keys"], result["suggestions"])
     except OneFSError as exc:
         module.fail_json(msg=str(exc), error_kind=exc.kind, status=exc.status)
     if result["unknown_keys"]:
         module.warn(str(OneFSUnknownKeyError(result["unknown_keys"], result["suggestions"])))
-    out = {
-        "changed": False,
-        "cluster": result["cluster"],
-        "stats": result["stats"],
-        "errors": result["errors"],
-        "unknown_keys": result["unknown_keys"],
-        "requests": client.requests,
-    }
+    out = {name: result[name] for name in FACT_FIELDS}
+    facts = {"quadstats_onefs": {result["cluster"]["name"]: dict(out)}}
+    out.update(changed=False, requests=client.requests, ansible_facts=facts)
     if "prometheus" in params["formats"]:
-        out["prometheus"] = prometheus_text(
+        out["prometheus"] = to_prometheus(
             result["stats"], {k: m.get("description") for k, m in result["metadata"].items()}
         )
     if "influx" in params["formats"]:
-        out["influx"] = influx_lines(result["stats"])
+        out["influx"] = to_influx(result["stats"])
     module.exit_json(**out)
 
 

@@ -27,6 +27,12 @@ if not __package__:  # run as `python tests/harness ...`: make `harness` importa
 from harness.target_host import INVENTORY_GROUP, TargetHost, base_rootfs, hosts_with_state
 
 
+def _no_host(host: TargetHost) -> int:
+    hint = f"start one with: up --name {host.name}"
+    print(f"harness: no host {host.name!r} (no {host.state_path}); {hint}", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="harness", description="disposable Debian 13 target hosts (systemd-nspawn)")
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -75,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "reboot":
         host = TargetHost(args.name)
         if not host.state_path.exists():
-            parser.error(f"no host {args.name!r} (no {host.state_path})")
+            return _no_host(host)
         host.reboot()
         print(json.dumps({**host.status(), "timings": host.timings}, indent=2))
     elif args.cmd == "status":
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.cmd == "ssh":
         host = TargetHost(args.name)
         if not host.state_path.exists():
-            parser.error(f"no host {args.name!r} (no {host.state_path})")
+            return _no_host(host)
         command = args.command[1:] if args.command[:1] == ["--"] else args.command
         os.execvp("ssh", [*host.ssh_argv(), *command])  # noqa: S606 - replaces this process by design
     elif args.cmd == "rootfs":

@@ -4,8 +4,9 @@
 Debian trixie tree with those packages (cached under ``/var/cache/quadstats/images/<hash>/``,
 ``hash`` = package list + builder version), tars it once, and ``podman import``s the tar into the
 **rootless** storage of ``user`` on a target host, as that user over SSH (the way Ansible's
-``become_user`` reaches it). The image carries the label ``quadstats.content-hash=<hash>``; when
-the user already has the reference with the same label the import is skipped.
+``become_user`` reaches it). The image carries the harness's content label (``harness.images``:
+``quadstats.content-hash=<hash>``); when the user already has the reference with the same label the
+import is skipped.
 
 Later issues add images (PostgreSQL + TimescaleDB, Prometheus, ...) by calling the same function
 with other package lists.
@@ -13,9 +14,6 @@ with other package lists.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import shlex
 import shutil
 import subprocess
@@ -24,13 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.images import LABEL, PodmanRunner, add_files, content_hash, has_content, import_image, json_instruction
 from harness.rootfs import STAMP, cached_tree, log, timed
 
 if TYPE_CHECKING:
     from harness.target_host import TargetHost
 
 IMAGE_BUILDER_VERSION = "1"
-LABEL = "quadstats.content-hash"
 DEFAULT_PACKAGES: tuple[str, ...] = ("python3",)
 # Never needed inside an application container; dropping them roughly halves the tar.
 _DROP = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "var/cache/debconf/templates.dat-old")
@@ -68,27 +66,21 @@ def _with_files(content: str, files: Mapping[str, bytes], entrypoint: Sequence[s
     """Content hash of the package tar plus extra files and an entrypoint (the package hash alone without them)."""
     if not files and not entrypoint:
         return content
-    digest = hashlib.sha256(content.encode())
-    for name in sorted(files):
-        digest.update(b"\0" + name.encode() + b"\0" + files[name])
-    digest.update(b"\0entrypoint\0" + "\0".join(entrypoint).encode())
-    return digest.hexdigest()[:16]
+    return content_hash(
+        content, *(part for name in sorted(files) for part in (name, files[name])), "entrypoint", *entrypoint
+    )
 
 
-def _json_argv(argv: Sequence[str]) -> str:
-    """A shell-quoted compact JSON list: podman splits a ``--change`` value at spaces."""
-    return shlex.quote(json.dumps(list(argv), separators=(",", ":")))
+def user_podman(host: TargetHost, user: str) -> PodmanRunner:
+    """A podman runner for ``user``'s rootless storage on ``host``, over SSH as Ansible's ``become_user`` is."""
+    as_user = host.user_env(user)
 
+    def podman(args: Sequence[str], stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        if stdin is not None:
+            raise ValueError("user_podman: stage the tar in the target and pass its path instead of stdin")
+        return host.ssh(f"{as_user} podman {shlex.join(args)}", check=False)
 
-def _append_files(tar: Path, files: Mapping[str, bytes]) -> None:
-    """Add ``files`` (path inside the image -> content; executable under ``usr/bin/``) to the tar ``tar``."""
-    with tarfile.open(tar, "a") as archive:
-        for name in sorted(files):
-            info = tarfile.TarInfo(name.lstrip("/"))
-            info.size = len(files[name])
-            info.mode = 0o755 if name.lstrip("/").startswith(("usr/bin/", "usr/local/bin/")) else 0o644
-            info.mtime = 0
-            archive.addfile(info, io.BytesIO(files[name]))
+    return podman
 
 
 def ensure_image(
@@ -113,12 +105,8 @@ def ensure_image(
     with timed(f"image {ref}: rootfs/tar cache"):
         tar, content = image_tarball(packages)
     content = _with_files(content, files, entrypoint)
-    as_user = host.user_env(user)
-    inspect = host.ssh(
-        f"{as_user} podman image inspect --format '{{{{ index .Labels \"{LABEL}\" }}}}' {shlex.quote(ref)}",
-        check=False,
-    )
-    if inspect.returncode == 0 and inspect.stdout.strip() == content:
+    podman = user_podman(host, user)
+    if has_content(podman, ref, content):
         log(f"image {ref}: already imported for {user} ({LABEL}={content})")
         return ref
     staged_rel = Path("var/tmp") / f"quadstats-image-{content}.tar"
@@ -128,13 +116,12 @@ def ensure_image(
         staged.chmod(0o644)
         try:
             if files:
-                _append_files(staged, files)
-            changes = [f"--change=LABEL={LABEL}={content}"]
-            if entrypoint:
-                changes.append("--change=ENTRYPOINT=" + _json_argv(entrypoint))
+                with tarfile.open(staged, "a") as archive:
+                    add_files(archive, files)
+            changes = [json_instruction("ENTRYPOINT", entrypoint)] if entrypoint else []
             if cmd:
-                changes.append("--change=CMD=" + _json_argv(cmd))
-            host.ssh(f"{as_user} podman import --quiet {' '.join(changes)} /{staged_rel} {shlex.quote(ref)}")
+                changes.append(json_instruction("CMD", cmd))
+            import_image(podman, ref, content, f"/{staged_rel}", changes=changes)
         finally:
             staged.unlink(missing_ok=True)
     return ref

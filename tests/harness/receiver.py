@@ -9,7 +9,7 @@ with the same pidfile is reused. The daemon answers every POST with 204 and appe
 request to ``--log``: method, path, basic-auth user, the SHA-256 and length of the basic-auth password
 (never the password itself), a few headers and the JSON body. It stops by itself after
 ``--lifetime`` seconds (default 1800) or on SIGTERM; ``stop`` sends that and waits. With ``--tls`` it
-serves HTTPS with a self-signed certificate made at start (in a private temporary directory).
+serves HTTPS with a throw-away certificate (``harness.certs``) made at start in a private temporary directory.
 
 Python standard library plus ``cryptography`` (an ansible-core dependency) for ``--tls``.
 """
@@ -20,9 +20,7 @@ import argparse
 import base64
 import binascii
 import contextlib
-import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import signal
@@ -34,41 +32,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+if not __package__:  # run as `python tests/harness/receiver.py`: make `harness` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 RECORDED_HEADERS = ("user-agent", "content-type", "x-quadstats-standin")
-
-
-def self_signed(address: str, directory: Path) -> tuple[Path, Path]:
-    """A throw-away certificate and key for ``address`` in ``directory``."""
-    from cryptography import x509  # noqa: PLC0415 - only --tls needs it
-    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415
-    from cryptography.x509.oid import NameOID  # noqa: PLC0415
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "quadstats test receiver")])
-    try:
-        alt = x509.IPAddress(ipaddress.ip_address(address))
-    except ValueError:
-        alt = x509.DNSName(address)
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_path.chmod(0o600)
-    return cert_path, key_path
 
 
 def record_of(method: str, path: str, headers, body: bytes) -> dict:
@@ -128,9 +95,11 @@ def serve(args: argparse.Namespace, ready_fd: int | None) -> None:
     server = ThreadingHTTPServer((args.address, args.port), make_handler(log_path))
     with tempfile.TemporaryDirectory(prefix="qs-receiver-") as tmp:
         if args.tls:
-            cert, key = self_signed(args.address, Path(tmp))
+            from harness.certs import make_test_ca, server_names  # noqa: PLC0415 - only --tls needs cryptography
+
+            tls = make_test_ca(tmp, **server_names(args.address))
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(cert, key)
+            context.load_cert_chain(tls["cert"], tls["key"])
             server.socket = context.wrap_socket(server.socket, server_side=True)
         Path(args.pidfile).write_text(f"{os.getpid()}\n")
         if ready_fd is not None:

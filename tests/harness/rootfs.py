@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+from harness.procs import all_pids, pid_alive, umount_below
+
 CACHE_ROOT = Path(os.environ.get("QS_CACHE_DIR", "/var/cache/quadstats"))
 SUITE = "trixie"
 MIRROR = os.environ.get("QS_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -58,21 +60,11 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _release(path: Path) -> None:
     """Kill processes still working in ``path`` (an orphaned debootstrap, its chroots) and unmount below it."""
     prefix = str(path)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit() or int(entry) == os.getpid():
+    for entry in all_pids():
+        if entry == os.getpid():
             continue
         try:
             argv = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
@@ -81,11 +73,8 @@ def _release(path: Path) -> None:
             continue
         if prefix in argv or any(w == prefix or w.startswith(prefix + "/") for w in where):
             with contextlib.suppress(OSError):
-                os.kill(int(entry), 9)
-    with open("/proc/self/mountinfo") as fh:
-        mounts = [line.split()[4] for line in fh]
-    for mnt in sorted((m for m in mounts if m.startswith(prefix + "/")), key=len, reverse=True):
-        subprocess.run(["umount", "-l", mnt], check=False)
+                os.kill(entry, 9)
+    umount_below(path)
 
 
 def _discard(path: Path) -> None:
@@ -100,7 +89,7 @@ def _remove_stale_builds(kind_dir: Path) -> None:
             pid = int(entry.name.rsplit("-", 1)[1])
         except (IndexError, ValueError):
             pid = 0
-        if not pid or not _pid_alive(pid):
+        if not pid_alive(pid):
             log(f"removing stale partial build {entry}")
             _discard(entry)
 

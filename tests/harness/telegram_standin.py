@@ -1,7 +1,7 @@
 """A local HTTPS stand-in of the Telegram Bot API's ``sendMessage`` that records requests.
 
-``TelegramStandIn().start()`` listens on ``https://127.0.0.1:<port>`` with a fresh self-signed
-certificate (``ca_file`` for the client to trust). Every ``POST /bot<token>/sendMessage`` is
+``TelegramStandIn().start()`` listens on ``https://127.0.0.1:<port>`` with a certificate from a
+fresh test CA (``harness.certs``; ``ca_file`` for the client to trust). Every ``POST /bot<token>/sendMessage`` is
 recorded (``requests``: path, JSON body, the answer given); answers follow ``script([...])`` in order, then ``ok``:
 
 - ``"ok"`` — ``{"ok": true, "result": {...}}``
@@ -20,13 +20,14 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from harness.receiver import self_signed
+from harness.certs import make_test_ca
 
 
 class TelegramStandIn:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="qs-backend-telegram-"))
-        self.ca_file, self._key = self_signed("127.0.0.1", self.dir)
+        tls = make_test_ca(self.dir, hostnames=(), ips=("127.0.0.1",), ca_name="telegram stand-in test CA")
+        self.ca_file, self._cert, self._key = Path(tls["ca"]), tls["cert"], tls["key"]
         self.requests: list[dict] = []
         self._script: list[str] = []
         self._lock = threading.Lock()
@@ -94,7 +95,7 @@ class TelegramStandIn:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.ca_file, self._key)
+        context.load_cert_chain(self._cert, self._key)
         self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, name="telegram-standin", daemon=True).start()
         return self

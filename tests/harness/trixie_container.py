@@ -2,9 +2,9 @@
 
 ``TrixieContainer(packages, image, prefix)`` imports the cached debootstrap tar of ``packages``
 (``harness.debian_images.image_tarball``) as ``image`` once per content hash, runs it on the host
-network under a test-only ``containers.conf`` (runc: crun refuses the machine's hybrid cgroups;
-ulimits within the machine's hard limits) and removes it with ``stop()``. Subclasses say what to
-run and when it is ready (``harness.timescaledb``, ``harness.prometheus``).
+network under the machine's test ``containers.conf`` (``harness.images.machine_podman_env``) and
+removes it with ``stop()``. Subclasses say what to run and when it is ready (``harness.timescaledb``,
+``harness.prometheus``).
 """
 
 from __future__ import annotations
@@ -18,17 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.debian_images import image_tarball
-from harness.images import image_label, run_podman
+from harness.images import image_label, machine_podman_env, run_podman
 from harness.rootfs import log, timed
 
 LABEL = "io.quadstats.inputs"
 TEST_LABEL = "io.quadstats.test=qs-backend"
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-"""
 
 
 def podman_available() -> bool:
@@ -44,11 +38,11 @@ def free_tcp_port() -> int:
 class TrixieContainer:
     """One named container of a local trixie image, with its own scratch directory."""
 
-    def __init__(self, packages: Sequence[str], image: str, prefix: str, image_version: str = "1") -> None:
-        self.packages, self.image, self.image_version = tuple(packages), image, image_version
+    def __init__(self, packages: Sequence[str] | None, image: str, prefix: str, image_version: str = "1") -> None:
+        """``packages`` None: ``image`` is built elsewhere (e.g. ``harness.services_image``) and used as is."""
+        self.packages, self.image, self.image_version = packages, image, image_version
         self.dir = Path(tempfile.mkdtemp(prefix=prefix))
-        (self.dir / "containers.conf").write_text(CONTAINERS_CONF)
-        self.env = {"CONTAINERS_CONF": str(self.dir / "containers.conf")}
+        self.env = machine_podman_env()
         self.name = prefix + uuid.uuid4().hex[:8]
         self.started = False
 
@@ -60,8 +54,10 @@ class TrixieContainer:
         return proc
 
     def ensure_image(self) -> str:
+        if self.packages is None:
+            return self.image
         with timed(f"image {self.image}: rootfs/tar cache"):
-            tar, content = image_tarball(self.packages)
+            tar, content = image_tarball(tuple(self.packages))
         inputs = f"{content}-{self.image_version}"
         if image_label(self.image, LABEL, env=self.env) == inputs:
             log(f"image {self.image}: present ({LABEL}={inputs})")

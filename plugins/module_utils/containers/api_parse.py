@@ -8,6 +8,11 @@ Container reference (``ref``): {"id", "name", "image", "pid" (None if unknown), 
 
 from __future__ import annotations
 
+import calendar
+import re
+
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroup_parse import working_set
+
 COMPOSE_LABELS = ("com.docker.compose.project", "io.podman.compose.project")
 QUADLET_LABEL = "PODMAN_SYSTEMD_UNIT"
 
@@ -30,6 +35,61 @@ def engine_from_version(version):
         "os": version.get("Os"),
         "kernel": version.get("KernelVersion"),
     }
+
+
+def engine_from_ping(headers):
+    """Engine kind and version from the headers of ``GET /_ping`` (answered at once, unlike ``/version``,
+    which podman builds by asking conmon and the OCI runtime for their versions).
+
+    Podman sends ``Libpod-Api-Version`` (its own version); Docker sends ``Server: Docker/<version> (...)``.
+    Header names are matched case-insensitively. The version is None when the engine does not say.
+    """
+    lowered = {str(k).lower(): v for k, v in dict(headers).items()}
+    api_version = lowered.get("api-version")
+    if lowered.get("libpod-api-version"):
+        return {"kind": "podman", "version": lowered["libpod-api-version"], "api_version": api_version}
+    match = re.match(r"Docker/([^ ]+)", lowered.get("server") or "")
+    return {"kind": "docker", "version": match.group(1) if match else None, "api_version": api_version}
+
+
+def version_tuple(version):
+    """``"4.3.1"`` -> (4, 3, 1); leading digits of each part only; () when unknown."""
+    out = []
+    for part in str(version or "").split("."):
+        match = re.match(r"\d+", part)
+        if not match:
+            break
+        out.append(int(match.group(0)))
+    return tuple(out)
+
+
+def podman_swaps_network(kind, version):
+    """Whether the engine's stats report the container's network rx/tx swapped.
+
+    Podman before 4.4 filled ``NetInput`` from the interface's transmit counter and ``NetOutput``
+    from its receive counter (podman PR 16628, first released in 4.4.0), and its compat ``networks``
+    map was built from those two fields. Recorded here: podman 4.3.1's libpod and compat stats equal
+    the container's ``/proc/<pid>/net/dev`` with rx and tx exchanged; podman 5.4.2's per-interface
+    figures equal it as they are (tests/unit/containers/fixtures). Docker counts from inside the
+    container.
+    """
+    return kind == "podman" and (0,) < version_tuple(version) < (4, 4)
+
+
+def epoch_seconds(text):
+    """RFC 3339 time as engines write it (``2026-11-23T10:46:05.123456789Z``, ``...+01:00``) -> float
+    seconds since the epoch; None for empty, zero (``0001-01-01...``) or unparsable values."""
+    match = re.match(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?", str(text or ""))
+    if not match or match.group(1) == "0001":
+        return None
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    value = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) + float(match.group(7) or 0)
+    zone = match.group(8)
+    if zone and zone != "Z":
+        sign = -1 if zone[0] == "+" else 1
+        digits = zone[1:].replace(":", "")
+        value += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+    return value
 
 
 def rootless_from_info(kind, info):
@@ -59,6 +119,20 @@ def ref_from_compat_list(item):
     }
 
 
+HEALTH_STATES = ("healthy", "unhealthy", "starting")
+
+
+def health_from_status(status):
+    """Health check status from a list's ``Status`` (libpod API: ``healthy``; ``podman ps``:
+    ``Up 2 minutes (healthy)``) or inspect's ``Health.Status``; None without a health check."""
+    if not isinstance(status, str):
+        return None
+    text = status.strip().lower()
+    if text.endswith(")") and "(" in text:
+        text = text[text.rindex("(") + 1 : -1]
+    return text if text in HEALTH_STATES else None
+
+
 def ref_from_libpod_list(item):
     """One entry of libpod ``GET /libpod/containers/json`` (carries the PID and the pod)."""
     names = item.get("Names") or []
@@ -71,6 +145,11 @@ def ref_from_libpod_list(item):
         "pod_id": item.get("Pod") or None,
         "state": item.get("State"),
         "engine_labels": item.get("Labels") or {},
+        # podman 5 lists carry restart counts; 4.3 does not (None: unknown, never a guess).
+        "restart_count": item.get("Restarts"),
+        "started_at": item.get("StartedAt") if (item.get("StartedAt") or 0) > 0 else None,
+        "oom_killed": None,
+        "health": health_from_status(item.get("Status")),
     }
 
 
@@ -90,7 +169,9 @@ def ref_from_inspect(item):
         "engine_labels": config.get("Labels") or {},
         "restart_count": item.get("RestartCount"),
         "oom_killed": state.get("OOMKilled"),
-        "started_at": state.get("StartedAt"),
+        "started_at": epoch_seconds(state.get("StartedAt")),
+        # Docker and podman >= 4 say Health, podman 3 said Healthcheck.
+        "health": health_from_status((state.get("Health") or state.get("Healthcheck") or {}).get("Status")),
     }
 
 
@@ -136,8 +217,11 @@ def _blkio_sum(rows):
     return read, write
 
 
-def values_from_compat_stats(stats):  # noqa: PLR0912 # a flat field mapping
+def values_from_compat_stats(stats, swapped_network=False):
     """Counters and gauges from one Docker-compatible stats payload (``stream=false``).
+
+    ``swapped_network``: the engine reports rx/tx exchanged (see :func:`podman_swaps_network`); the
+    result always says what the container received (rx) and sent (tx).
 
     Block IO sums only rows whose op is exactly ``read``/``write`` (case-insensitive): podman mixes
     other rows into ``io_service_bytes_recursive``. The memory working set is usage - inactive_file
@@ -164,7 +248,7 @@ def values_from_compat_stats(stats):  # noqa: PLR0912 # a flat field mapping
         gauges["memory_usage_bytes"] = int(mem["usage"])
         if inactive is not None:
             gauges["memory_inactive_file_bytes"] = int(inactive)
-            gauges["memory_working_set_bytes"] = max(0, int(mem["usage"]) - int(inactive))
+            gauges["memory_working_set_bytes"] = working_set(int(mem["usage"]), int(inactive))
         gauges["memory_limit_bytes"] = int(mem["limit"]) if mem.get("limit") else None
         if "anon" in mstat or "total_rss" in mstat:
             gauges["memory_rss_bytes"] = int(mstat.get("anon", mstat.get("total_rss")))
@@ -172,10 +256,7 @@ def values_from_compat_stats(stats):  # noqa: PLR0912 # a flat field mapping
             counters["memory_oom_kills"] = int(mstat["oom_kill"])
     networks = stats.get("networks")
     if networks is not None:
-        for key in ("rx_bytes", "tx_bytes", "rx_packets", "tx_packets", "rx_errors", "tx_errors"):
-            counters["net_" + key] = sum(int(n.get(key) or 0) for n in networks.values())
-        counters["net_rx_dropped"] = sum(int(n.get("rx_dropped") or 0) for n in networks.values())
-        counters["net_tx_dropped"] = sum(int(n.get("tx_dropped") or 0) for n in networks.values())
+        counters.update(_network_counters(networks.values(), _compat_name, swapped_network))
     blkio = stats.get("blkio_stats") or {}
     rbytes, wbytes = _blkio_sum(blkio.get("io_service_bytes_recursive"))
     if rbytes is not None:
@@ -193,18 +274,49 @@ def values_from_compat_stats(stats):  # noqa: PLR0912 # a flat field mapping
     return counters, gauges
 
 
-def values_from_libpod_stats(entry):
+_NET_FIELDS = ("bytes", "packets", "errors", "dropped")
+
+
+def _compat_name(direction, field):
+    return f"{direction}_{field}"
+
+
+def _libpod_name(direction, field):
+    return direction.capitalize() + field.capitalize()
+
+
+def _network_counters(interfaces, engine_name, swapped):
+    """``net_{rx,tx}_{bytes,packets,errors,dropped}`` summed over the engine's interfaces;
+    ``engine_name(direction, field)`` spells a counter as the engine does."""
+    interfaces = list(interfaces)
+    out = {}
+    for direction, engine_direction in (("rx", "tx" if swapped else "rx"), ("tx", "rx" if swapped else "tx")):
+        for field in _NET_FIELDS:
+            name = engine_name(engine_direction, field)
+            out[f"net_{direction}_{field}"] = sum(int(n.get(name) or 0) for n in interfaces)
+    return out
+
+
+def values_from_libpod_stats(entry, swapped_network=False):
     """Counters and gauges from one entry of libpod ``GET /libpod/containers/stats`` ``Stats[]``.
 
     libpod reports no inactive_file, so no working set; ``MemUsage`` is the engine's own figure.
+    Network: podman 5 sends a per-interface ``Network`` map (all rx/tx counters), podman 4 only the
+    ``NetInput``/``NetOutput`` byte totals; ``swapped_network`` as in :func:`values_from_compat_stats`.
     """
     counters = {
         "cpu_usage_ns": int(entry.get("CPUNano") or 0),
-        "net_rx_bytes": int(entry.get("NetInput") or 0),
-        "net_tx_bytes": int(entry.get("NetOutput") or 0),
         "blkio_read_bytes": int(entry.get("BlockInput") or 0),
         "blkio_write_bytes": int(entry.get("BlockOutput") or 0),
     }
+    if entry.get("Network"):
+        counters.update(_network_counters(entry["Network"].values(), _libpod_name, swapped_network))
+    else:
+        received, sent = entry.get("NetInput"), entry.get("NetOutput")
+        if swapped_network:
+            received, sent = sent, received
+        counters["net_rx_bytes"] = int(received or 0)
+        counters["net_tx_bytes"] = int(sent or 0)
     if entry.get("CPUSystemNano") is not None:
         counters["cpu_system_ns"] = int(entry["CPUSystemNano"])
     gauges = {
@@ -229,7 +341,8 @@ def normalise_event(event):
     action = action.split(":", 1)[0].strip()
     action = {"died": "die", "remove": "destroy"}.get(action, action)
     actor = event.get("Actor") or {}
-    attrs = actor.get("Attributes") or {}
+    # The API nests attributes (labels included) in Actor; ``podman events --format json`` has them on top.
+    attrs = actor.get("Attributes") or event.get("Attributes") or {}
     ident = actor.get("ID") or event.get("id") or event.get("ID")
     time_ns = event.get("timeNano")
     if time_ns is None and event.get("time") is not None:

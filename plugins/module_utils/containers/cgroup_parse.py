@@ -192,7 +192,21 @@ def working_set(usage, inactive_file):
     return max(0, usage - inactive_file)
 
 
-def v1_values(files, clk_tck=100):  # noqa: PLR0912, PLR0915 # a flat field mapping
+def _memory_gauges(usage, inactive_file, rss, cache, limit):  # the five memory figures
+    """The memory gauges from one cgroup version's figures (None where the kernel gives none)."""
+    gauges = {
+        "memory_usage_bytes": usage,
+        "memory_working_set_bytes": working_set(usage, inactive_file),
+        "memory_limit_bytes": limit,
+    }
+    optional = {"memory_inactive_file_bytes": inactive_file, "memory_rss_bytes": rss, "memory_cache_bytes": cache}
+    for name, value in optional.items():
+        if value is not None:
+            gauges[name] = value
+    return gauges
+
+
+def v1_values(files, clk_tck=100):  # noqa: PLR0912 # a flat field mapping
     """Normalised counters and gauges from cgroup v1 file contents.
 
     ``files`` maps a file name (``cpuacct.usage``, ``memory.stat``, ...) to its text or None.
@@ -220,15 +234,8 @@ def v1_values(files, clk_tck=100):  # noqa: PLR0912, PLR0915 # a flat field mapp
     if mem_usage is not None:
         stat = parse_flat_keyed(files.get("memory.stat"))
         inactive = stat.get("total_inactive_file", stat.get("inactive_file"))
-        gauges["memory_usage_bytes"] = mem_usage
-        gauges["memory_working_set_bytes"] = working_set(mem_usage, inactive)
-        if inactive is not None:
-            gauges["memory_inactive_file_bytes"] = inactive
-        if "total_rss" in stat:
-            gauges["memory_rss_bytes"] = stat["total_rss"]
-        if "total_cache" in stat:
-            gauges["memory_cache_bytes"] = stat["total_cache"]
-        gauges["memory_limit_bytes"] = parse_v1_memory_limit(files.get("memory.limit_in_bytes"))
+        limit = parse_v1_memory_limit(files.get("memory.limit_in_bytes"))
+        gauges.update(_memory_gauges(mem_usage, inactive, stat.get("total_rss"), stat.get("total_cache"), limit))
     if files.get("memory.oom_control") is not None:
         oom = parse_flat_keyed(files["memory.oom_control"])
         if "oom_kill" in oom:
@@ -252,7 +259,7 @@ def v1_values(files, clk_tck=100):  # noqa: PLR0912, PLR0915 # a flat field mapp
     return counters, gauges
 
 
-def v2_values(files):  # noqa: PLR0912 # a flat field mapping
+def v2_values(files):  # a flat field mapping
     """Normalised counters and gauges from cgroup v2 file contents (same shape as :func:`v1_values`)."""
     counters = {}
     gauges = {}
@@ -271,16 +278,8 @@ def v2_values(files):  # noqa: PLR0912 # a flat field mapping
     mem_usage = parse_int(files.get("memory.current"))
     if mem_usage is not None:
         stat = parse_flat_keyed(files.get("memory.stat"))
-        inactive = stat.get("inactive_file")
-        gauges["memory_usage_bytes"] = mem_usage
-        gauges["memory_working_set_bytes"] = working_set(mem_usage, inactive)
-        if inactive is not None:
-            gauges["memory_inactive_file_bytes"] = inactive
-        if "anon" in stat:
-            gauges["memory_rss_bytes"] = stat["anon"]
-        if "file" in stat:
-            gauges["memory_cache_bytes"] = stat["file"]
-        gauges["memory_limit_bytes"] = parse_max(files.get("memory.max"))
+        limit = parse_max(files.get("memory.max"))
+        gauges.update(_memory_gauges(mem_usage, stat.get("inactive_file"), stat.get("anon"), stat.get("file"), limit))
     if files.get("memory.events") is not None:
         events = parse_flat_keyed(files["memory.events"])
         if "oom_kill" in events:

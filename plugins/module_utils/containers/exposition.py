@@ -4,7 +4,8 @@
 
 A sample is a dict with ``labels`` (id, name, image, optional pod/unit/compose_project),
 ``counters``, ``gauges``, optional ``rates``, ``disk`` ({mount: {used_bytes, limit_bytes, ...}}) and
-``timestamp_ns`` (epoch nanoseconds).
+``timestamp`` (float seconds since the epoch; Prometheus text carries it in milliseconds, line protocol
+in nanoseconds).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
     influx_key,
     influx_measurement,
     influx_tags,
+    influx_timestamp,
     influx_typed,
     prom_family_header,
     prom_labels,
     prom_number,
+    prom_timestamp,
 )
 
 __all__ = ["PROMETHEUS_CONTENT_TYPE", "to_influx", "to_json_lines", "to_prometheus"]
@@ -87,10 +90,17 @@ DISK_METRICS = (
 _UNLIMITED_AS_ZERO = ("memory_limit_bytes", "pids_max")
 
 
-def to_prometheus(samples, extra_labels=None):
+def _prom_timestamp(sample, timestamps):
+    if not timestamps or sample.get("timestamp") is None:
+        return ""
+    return " " + str(prom_timestamp(sample["timestamp"]))
+
+
+def to_prometheus(samples, extra_labels=None, timestamps=False):
     """Prometheus text exposition 0.0.4 of container samples, grouped by metric family.
 
     Every series carries the container's labels (``name`` included) plus ``extra_labels``.
+    ``timestamps`` adds each sample's read time (milliseconds since the epoch) to its series.
     Ends with a newline. Families with no value for any container are left out.
     """
     lines = []
@@ -109,7 +119,7 @@ def to_prometheus(samples, extra_labels=None):
             labels.update(sample.get("labels") or {})
             if scale != 1:
                 value = value * scale
-            rows.append(f"{name}{prom_labels(labels)} {prom_number(value)}")
+            rows.append(f"{name}{prom_labels(labels)} {prom_number(value)}{_prom_timestamp(sample, timestamps)}")
         if rows:
             lines.extend(prom_family_header(name, mtype, help_text))
             lines.extend(rows)
@@ -122,7 +132,8 @@ def to_prometheus(samples, extra_labels=None):
                 labels = dict(extra)
                 labels.update(sample.get("labels") or {})
                 labels["mountpoint"] = mount
-                rows.append(f"{name}{prom_labels(labels)} {prom_number(usage[field])}")
+                stamp = _prom_timestamp(sample, timestamps)
+                rows.append(f"{name}{prom_labels(labels)} {prom_number(usage[field])}{stamp}")
         if rows:
             lines.extend(prom_family_header(name, "gauge", help_text))
             lines.extend(rows)
@@ -157,8 +168,8 @@ def to_influx(samples, measurement="container"):
         if not field_text:
             continue
         line = f"{influx_measurement(measurement)}{tag_text} {field_text}"
-        if sample.get("timestamp_ns") is not None:
-            line += " " + str(int(sample["timestamp_ns"]))
+        if sample.get("timestamp") is not None:
+            line += " " + str(influx_timestamp(sample["timestamp"]))
         lines.append(line)
     return "\n".join(lines) + "\n" if lines else ""
 

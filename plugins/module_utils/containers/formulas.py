@@ -54,32 +54,30 @@ def counter_rate(before, after, seconds):
     return (after - before) / seconds
 
 
-def rates(before, after):
-    """Rates between two normalised samples of one container.
+def rates(before, after, elapsed_ns):
+    """Rates between two reads of one container's counters, ``elapsed_ns`` apart (monotonic clock).
 
-    ``before``/``after`` carry ``mono_ns`` (monotonic read time) and ``counters``. Returns a dict:
-    ``cpu_percent`` (100 = one core), ``cpu_user_percent``/``cpu_system_percent`` when known, and
-    ``<counter>_per_second`` for every other counter present in both samples.
+    Returns a dict: ``cpu_percent`` (100 = one core), ``cpu_user_percent``/``cpu_system_percent``
+    when known, ``cpu_throttled_seconds_per_second``, ``<counter>_per_second`` for every other counter
+    present in both reads, and ``interval_seconds``; empty when no time elapsed.
     """
     out = {}
-    t0 = before.get("mono_ns")
-    t1 = after.get("mono_ns")
-    if t0 is None or t1 is None or t1 <= t0:
+    if not elapsed_ns or elapsed_ns <= 0:
         return out
-    seconds = (t1 - t0) / 1e9
-    c0 = before.get("counters") or {}
-    c1 = after.get("counters") or {}
-    for key in sorted(set(c0) & set(c1)):
+    seconds = elapsed_ns / 1e9
+    before = before or {}
+    after = after or {}
+    for key in sorted(set(before) & set(after)):
         if key in _NS_COUNTERS:
             if key == "cpu_throttled_ns":
-                value = counter_rate(c0[key], c1[key], seconds)
+                value = counter_rate(before[key], after[key], seconds)
                 if value is not None:
                     out["cpu_throttled_seconds_per_second"] = value / 1e9
                 continue
-            value = cpu_percent(c0[key], c1[key], t0, t1)
+            value = cpu_percent(before[key], after[key], 0, elapsed_ns)
             name = "cpu_percent" if key == "cpu_usage_ns" else key[: -len("_ns")] + "_percent"
         else:
-            value = counter_rate(c0[key], c1[key], seconds)
+            value = counter_rate(before[key], after[key], seconds)
             name = key + "_per_second"
         if value is not None:
             out[name] = value

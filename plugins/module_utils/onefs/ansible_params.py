@@ -1,38 +1,60 @@
 # Copyright: quadstats.stack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Connection options shared by the OneFS modules and lookup (mirrors doc_fragments/onefs.py)."""
+"""The OneFS connection options as Ansible sees them, derived from ``papi_client.CONNECTION_OPTIONS``.
+
+No Ansible import here: a module passes ``env_fallback`` in, so the core stays importable without
+Ansible.
+"""
 
 from __future__ import annotations
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import PapiClient
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
+    CONNECTION_OPTIONS,
+    DEFAULTS,
+    MODULE_ENV_FALLBACK,
+    PapiClient,
+)
 
-CONNECTION_OPTIONS = ("host", "port", "username", "password", "auth", "validate_certs", "ca_path", "timeout", "retries")
-
-
-def connection_argument_spec():
-    return {
-        "host": {"type": "str", "required": True},
-        "port": {"type": "int", "default": 8080},
-        "username": {"type": "str", "required": True},
-        "password": {"type": "str", "required": True, "no_log": True},
-        "auth": {"type": "str", "default": "session", "choices": ["session", "basic"]},
-        "validate_certs": {"type": "bool", "default": True},
-        "ca_path": {"type": "path"},
-        "timeout": {"type": "float", "default": 30},
-        "retries": {"type": "int", "default": 3},
-    }
+# Keys of a CONNECTION_OPTIONS entry that are argument spec keys as they stand.
+_SPEC_KEYS = ("type", "default", "required", "no_log", "choices", "aliases")
 
 
-def client_from_options(options):
-    """A :class:`PapiClient` from a mapping holding the connection options."""
+def connection_argument_spec(env_fallback=None):
+    """The modules' argument spec of the connection options.
+
+    With ``env_fallback`` (``ansible.module_utils.basic.env_fallback``), host, username and
+    password fall back to ``ONEFS_HOST``, ``ONEFS_USERNAME`` and ``ONEFS_PASSWORD`` in the
+    module's environment.
+    """
+    spec = {}
+    for name, option in CONNECTION_OPTIONS.items():
+        entry = {key: option[key] for key in _SPEC_KEYS if key in option}
+        if isinstance(entry.get("choices"), list):
+            entry["choices"] = list(entry["choices"])
+        if isinstance(entry.get("aliases"), list):
+            entry["aliases"] = list(entry["aliases"])
+        if env_fallback is not None and name in MODULE_ENV_FALLBACK:
+            entry["fallback"] = (env_fallback, [option["env"]])
+        spec[name] = entry
+    return spec
+
+
+def client_from_options(options, **kwargs):
+    """A :class:`PapiClient` from a mapping holding the connection options (missing or None → default)."""
+
+    def value(name):
+        given = options.get(name)
+        return DEFAULTS[name] if given is None else given
+
     return PapiClient(
-        options["host"],
-        options.get("port") or 8080,
+        options.get("host"),
+        value("port"),
         username=options.get("username"),
         password=options.get("password"),
-        auth=options.get("auth") or "session",
-        validate_certs=options.get("validate_certs", True),
+        auth=value("auth"),
+        validate_certs=value("validate_certs"),
         ca_path=options.get("ca_path"),
-        timeout=options.get("timeout") or 30,
-        retries=3 if options.get("retries") is None else options["retries"],
+        timeout=value("timeout"),
+        retries=value("retries"),
+        **kwargs,
     )

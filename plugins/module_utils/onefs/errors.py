@@ -2,13 +2,24 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """OneFS PAPI errors: exceptions with actionable messages and per-row error classification.
 
-Pure module (no I/O). Messages never contain credentials: callers pass host, port and user
-name only.
+Pure module (no I/O). Every exception derives from :class:`errors.QuadstatsError` through
+:class:`OneFSError` and carries one of the shared kinds. Messages never contain credentials:
+callers pass host, port and user name only.
 """
 
 from __future__ import annotations
 
 import difflib
+
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
+    KIND_DEGRADED,
+    KIND_NOT_FOUND,
+    KIND_PERMANENT,
+    KIND_TRANSIENT,
+    KIND_UNKNOWN,
+    QuadstatsError,
+    error_dict,
+)
 
 # Per-row ``error_code`` values of /platform/1/statistics/current.
 ROW_ERRORS = {
@@ -26,11 +37,8 @@ ROW_ERRORS = {
 DEGRADED = 3
 TRANSIENT_CODES = frozenset((4, 5, 6, 7, 8))
 PERMANENT_CODES = frozenset((1, 2, 9, 10))
-
-KIND_DEGRADED = "degraded"
-KIND_TRANSIENT = "transient"
-KIND_PERMANENT = "permanent"
-KIND_UNKNOWN = "unknown"
+# The ``code`` and ``name`` of a key the cluster does not know (no row error code exists for it).
+UNKNOWN_KEY_CODE = "unknown_key"
 
 
 def classify_row_error(code):
@@ -53,48 +61,28 @@ def classify_row_error(code):
     return (kind, name, meaning)
 
 
+def key_error(kind, meaning, key, *, code, name, devid=None, node=None, error=None, kept=False):
+    """The one shape of a per-key error in a OneFS result (:func:`errors.error_dict` plus OneFS fields).
+
+    ``message`` is what the code means (for unknown keys: the bad key and close matches);
+    ``error`` is the cluster's own text, when it sent one; ``devid``/``node`` are left out for
+    cluster-scoped keys.
+    """
+    return error_dict(kind, meaning, key=key, devid=devid, node=node, code=code, name=name, error=error, kept=kept)
+
+
 def close_matches(bad_key, known_keys, limit=3):
     """Known key names close to ``bad_key`` (for 'did you mean' hints)."""
     return difflib.get_close_matches(bad_key, list(known_keys), n=limit, cutoff=0.6)
 
 
-class OneFSError(Exception):
-    """Base class; ``str(exc)`` is the actionable message."""
-
-    kind = "error"
-
-    def __init__(self, message, status=None):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class OneFSConnectionError(OneFSError):
-    kind = "unreachable"
-
-
-class OneFSTLSError(OneFSError):
-    kind = "tls"
-
-
-class OneFSAuthError(OneFSError):
-    kind = "authentication"
-
-
-class OneFSPrivilegeError(OneFSError):
-    kind = "privilege"
-
-
-class OneFSAPIError(OneFSError):
-    kind = "api"
-
-
-class OneFSResponseError(OneFSError):
-    kind = "malformed_response"
+class OneFSError(QuadstatsError):
+    """Every error of the OneFS core: ``kind`` says which (``OneFSError(message, status, kind=...)``),
+    ``str(exc)`` is the actionable message."""
 
 
 class OneFSUnknownKeyError(OneFSError):
-    kind = "unknown_key"
+    kind = KIND_NOT_FOUND
 
     def __init__(self, bad_keys, suggestions=None):
         self.bad_keys = list(bad_keys)
@@ -123,7 +111,9 @@ def auth_failed_message(username, host, port):
     )
 
 
-def forbidden_message(username, host, port, path):
+def forbidden_message(username, host, port, target):
+    """HTTP 403 message; ``target`` is shown without its query (a statistics URL holds thousands of keys)."""
+    path = target.split("?", 1)[0]
     return (
         f"OneFS PAPI at {host}:{port} refused {path} for user '{username}' (HTTP 403): the user's role needs the "
         "ISI_PRIV_STATISTICS privilege (read-only) and ISI_PRIV_LOGIN_PAPI."
@@ -140,4 +130,11 @@ def tls_failed_message(host, port, reason):
 def unreachable_message(host, port, reason):
     return (
         f"cannot reach OneFS PAPI at {host}:{port} ({reason}): check host, port (PAPI listens on 8080) and firewalls."
+    )
+
+
+def timeout_message(host, port, seconds):
+    return (
+        f"OneFS PAPI at {host}:{port} did not answer within {seconds:g} s (timeout): raise the timeout option, "
+        "or check the cluster's load and the network."
     )

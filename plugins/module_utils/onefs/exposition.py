@@ -5,17 +5,23 @@
 - Prometheus text exposition with gostats-compatible names: ``isilon_stat_<key, . → _>`` for
   single values and ``isilon_stat_<key>_<field>`` for multi-field values; labels ``cluster``,
   ``node`` (LNN) and string sub-fields such as ``op_name``, ``class_name``, ``path``.
+- Quota samples (``quotas.py``) keep goquotas' names: ``isilon_quota_<field>``, measurement ``quota``.
 - InfluxDB line protocol as gostats writes it: measurement = stat key, field ``value`` or one
   field per numeric sub-field, tags ``cluster``, ``node`` and string sub-fields. Field values are
   written as floats, as gostats does, so existing measurements keep their field types.
+
+Both return one string ending with a newline, or ``""`` for no samples; timestamps are the
+samples' seconds converted to milliseconds (Prometheus) and nanoseconds (InfluxDB).
 """
 
 from __future__ import annotations
 
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.quotas import QUOTA_SAMPLE_NAME
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     influx_float,
     influx_key,
     influx_measurement,
+    influx_tags,
     prom_family_header,
     prom_labels,
     prom_metric_name,
@@ -23,16 +29,19 @@ from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats impor
 )
 
 PROM_PREFIX = "isilon_stat_"
+QUOTA_PREFIX = "isilon_quota_"
 
 
 def prometheus_name(key, field=None):
+    if key == QUOTA_SAMPLE_NAME:  # quotas keep goquotas' names: isilon_quota_<field>
+        return prom_metric_name(QUOTA_PREFIX + (field or "value"))
     name = PROM_PREFIX + key.replace(".", "_")
     if field:
         name = name + "_" + field
     return prom_metric_name(name)
 
 
-def prometheus_text(samples, descriptions=None, timestamps=False):
+def to_prometheus(samples, descriptions=None, timestamps=False):
     """Samples → Prometheus text format 0.0.4 (one family per metric name, all gauges)."""
     descriptions = descriptions or {}
     families = {}
@@ -62,20 +71,20 @@ def prometheus_text(samples, descriptions=None, timestamps=False):
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def influx_lines(samples):
-    """Samples → InfluxDB line protocol lines (timestamps in nanoseconds).
+def to_influx(samples):
+    """Samples → InfluxDB line protocol (timestamps in nanoseconds).
 
     Samples with the same key, labels and timestamp become one point: field ``value`` for
     single values, one field per numeric sub-field otherwise. Non-finite values are skipped.
     """
     points = {}
     order = []
-    tags = {}  # id(labels) -> (labels kept alive, sorted label items)
+    tags = {}  # id(labels) -> (labels kept alive, tag set text)
     for s in samples:
         labels = s["labels"]
         cached = tags.get(id(labels))
         if cached is None:
-            cached = tags[id(labels)] = (labels, tuple(sorted(labels.items())))
+            cached = tags[id(labels)] = (labels, influx_tags(labels))
         ident = (s["name"], cached[1], s.get("timestamp"))
         point = points.get(ident)
         if point is None:
@@ -89,11 +98,9 @@ def influx_lines(samples):
         fields = points[ident]
         if not fields:
             continue
-        key, labels, stamp = ident
-        head = influx_measurement(key) + "".join(f",{influx_key(k)}={influx_key(v)}" for k, v in labels if v != "")
-        body = ",".join(f"{influx_key(k)}={v}" for k, v in fields)
-        line = head + " " + body
+        key, tag_text, stamp = ident
+        line = influx_measurement(key) + tag_text + " " + ",".join(f"{influx_key(k)}={v}" for k, v in fields)
         if stamp:
             line += " " + str(int(stamp) * 1000000000)
         lines.append(line)
-    return lines
+    return "\n".join(lines) + "\n" if lines else ""

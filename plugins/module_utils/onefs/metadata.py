@@ -4,10 +4,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
-    OneFSResponseError,
-    close_matches,
-)
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_MALFORMED_RESPONSE
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import OneFSError, close_matches
 
 DEFAULT_MIN_INTERVAL = 5
 
@@ -52,7 +50,7 @@ def cache_time(meta):
 def parse_key_list(payload):
     """``{"keys":[…], "resume": …}`` from /platform/1/statistics/keys → (metas by key, resume token)."""
     if not isinstance(payload, dict) or not isinstance(payload.get("keys"), list):
-        raise OneFSResponseError("statistics keys response has no 'keys' list")
+        raise OneFSError("statistics keys response has no 'keys' list", kind=KIND_MALFORMED_RESPONSE)
     metas = {}
     for item in payload["keys"]:
         if isinstance(item, dict) and item.get("key"):
@@ -91,7 +89,7 @@ def bucket_by_interval(metas, minimum=DEFAULT_MIN_INTERVAL):
 def parse_cluster_config(payload):
     """/platform/1/cluster/config → identity: name, guid, version, release, nodes with up/down."""
     if not isinstance(payload, dict) or "name" not in payload:
-        raise OneFSResponseError("cluster config response has no 'name'")
+        raise OneFSError("cluster config response has no 'name'", kind=KIND_MALFORMED_RESPONSE)
     version = payload.get("onefs_version") or {}
     nodes = []
     for dev in payload.get("devices") or []:

@@ -7,39 +7,71 @@ later request sends the cookie, ``X-CSRF-Token`` and ``Referer``; replacement co
 honoured; proactive re-login before ``timeout_absolute``; one re-login on 401; logout on close)
 or basic auth. TLS verification is on by default (``ca_path`` for a private CA, explicit
 opt-out). Bounded retries with exponential backoff on connection errors and 502/503/504.
+
+What the client learns about the cluster (identity and node map, key metadata, unknown keys)
+lives for ``refresh_interval`` seconds of ``clock`` and is dropped at once when an answer says the
+cluster changed (a known key rejected, an endpoint gone); :attr:`PapiClient.generation` counts
+those refreshes so the sampler can drop what it derived from them.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
+import logging
 import socket
 import ssl
 import time
+from urllib.parse import quote
 
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover
-    from urllib import quote  # type: ignore[no-redef]
-
-import contextlib
-
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
+    KIND_API,
+    KIND_AUTHENTICATION,
+    KIND_MALFORMED_RESPONSE,
+    KIND_NOT_FOUND,
+    KIND_PERMISSION,
+    KIND_TIMEOUT,
+    KIND_TLS,
+    KIND_UNREACHABLE,
+)
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import query
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import quotas as qt
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import summary as sm
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
-    OneFSAPIError,
-    OneFSAuthError,
-    OneFSConnectionError,
-    OneFSPrivilegeError,
-    OneFSResponseError,
-    OneFSTLSError,
+    OneFSError,
     auth_failed_message,
     close_matches,
     forbidden_message,
+    timeout_message,
     tls_failed_message,
     unreachable_message,
 )
+
+LOGGER_NAME = "quadstats.onefs"
+
+# The one table of the OneFS connection options. The modules' argument spec, the lookup's options,
+# the client's defaults below and (checked by tests/unit/onefs/test_onefs_docs.py) the doc
+# fragment plugins/doc_fragments/onefs.py all follow it. ``env`` names the environment variable
+# a module falls back to and the lookup reads.
+CONNECTION_OPTIONS = {
+    "host": {"type": "str", "required": True, "aliases": ["onefs_host", "hostname"], "env": "ONEFS_HOST"},
+    "port": {"type": "int", "default": 8080, "env": "ONEFS_PORT"},
+    "username": {"type": "str", "required": True, "env": "ONEFS_USERNAME"},
+    "password": {"type": "str", "required": True, "no_log": True, "env": "ONEFS_PASSWORD"},
+    "auth": {"type": "str", "default": "session", "choices": ["session", "basic"], "env": "ONEFS_AUTH"},
+    "validate_certs": {"type": "bool", "default": True, "env": "ONEFS_VALIDATE_CERTS"},
+    "ca_path": {"type": "path", "env": "ONEFS_CA_PATH"},
+    "timeout": {"type": "float", "default": 30.0, "env": "ONEFS_TIMEOUT"},
+    "retries": {"type": "int", "default": 3, "env": "ONEFS_RETRIES"},
+}
+# Options a module falls back to from its environment (what an ad-hoc user should not type).
+MODULE_ENV_FALLBACK = ("host", "username", "password")
+DEFAULTS = {name: spec.get("default") for name, spec in CONNECTION_OPTIONS.items()}
+# How long what the client learned about the cluster is trusted (seconds).
+DEFAULT_REFRESH_INTERVAL = 300.0
 
 SESSION_PATH = "/session/1/session"
 CONFIG_PATH = "/platform/1/cluster/config"
@@ -74,6 +106,16 @@ class _Connection(http.client.HTTPSConnection):
         self.sock.settimeout(self._read_timeout)
 
 
+def _set_cookies(headers):
+    """``{name: value}`` of the ``Set-Cookie`` headers of a response (attributes dropped)."""
+    cookies = {}
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            cname, _sep, cval = value.split(";", 1)[0].partition("=")
+            cookies[cname.strip()] = cval.strip()
+    return cookies
+
+
 def _error_text(body):
     try:
         data = json.loads(body.decode("utf-8", "replace"))
@@ -92,19 +134,20 @@ class PapiClient:
     def __init__(
         self,
         host,
-        port=8080,
+        port=DEFAULTS["port"],
         *,
         username=None,
         password=None,
-        auth="session",
-        validate_certs=True,
+        auth=DEFAULTS["auth"],
+        validate_certs=DEFAULTS["validate_certs"],
         ca_path=None,
-        timeout=30.0,
+        timeout=DEFAULTS["timeout"],
         connect_timeout=None,
-        retries=3,
+        retries=DEFAULTS["retries"],
         backoff=0.5,
         max_url_length=query.DEFAULT_MAX_URL_LENGTH,
         relogin_margin=60.0,
+        refresh_interval=DEFAULT_REFRESH_INTERVAL,
         clock=time.monotonic,
         sleep=time.sleep,
     ):
@@ -112,6 +155,8 @@ class PapiClient:
             raise ValueError(f"auth must be 'session' or 'basic', got {auth!r}")
         if not host:
             raise ValueError("host is required")
+        if float(refresh_interval) <= 0:
+            raise ValueError(f"refresh_interval must be a positive number of seconds, got {refresh_interval!r}")
         self.host = host
         self.port = int(port)
         self.username = username or ""
@@ -123,17 +168,23 @@ class PapiClient:
         self.connect_timeout = float(connect_timeout if connect_timeout is not None else min(float(timeout), 10.0))
         self.retries = max(0, int(retries))
         self.backoff = float(backoff)
-        self.max_url_length = int(max_url_length)
+        self.max_url_length = self._max_url_length = int(max_url_length)
         self.relogin_margin = float(relogin_margin)
-        self._clock = clock
+        self.refresh_interval = float(refresh_interval)
+        self.clock = clock
         self._sleep = sleep
+        self._log = logging.getLogger(LOGGER_NAME)
         self._conn = None
         self._context = None
         self._session = None  # {"isisessid", "isicsrf", "started", "timeout_absolute"}
+        # What the client learned about the cluster; trusted until ``_learned_at + refresh_interval``.
         self._meta = {}
         self._unknown = set()
         self._all_keys_loaded = False
         self._identity = None
+        self._learned_at = None
+        self.generation = 0
+        self._quota_path = None  # the quota API version this cluster answers (learned once)
         self._plans = {}  # request plans of recent key lists (a collector asks for the same keys every cycle)
         self.requests = 0
         self.logins = 0
@@ -177,20 +228,32 @@ class PapiClient:
                     self._drop_connection()
             except ssl.SSLCertVerificationError as exc:
                 self._drop_connection()
-                raise OneFSTLSError(tls_failed_message(self.host, self.port, exc.verify_message or str(exc))) from None
+                raise OneFSError(
+                    tls_failed_message(self.host, self.port, exc.verify_message or str(exc)), kind=KIND_TLS
+                ) from None
             except (OSError, http.client.HTTPException) as exc:
                 self._drop_connection()
                 if isinstance(exc, ssl.SSLError) and not isinstance(exc, _SSL_CONNECTION_ERRORS):
-                    raise OneFSTLSError(tls_failed_message(self.host, self.port, exc.reason or str(exc))) from None
+                    raise OneFSError(
+                        tls_failed_message(self.host, self.port, exc.reason or str(exc)), kind=KIND_TLS
+                    ) from None
                 if reused and isinstance(exc, _STALE_CONNECTION_ERRORS):
                     # The server closed an idle keep-alive connection: reconnect once, not a retry.
                     continue
                 if attempt >= self.retries:
-                    raise OneFSConnectionError(unreachable_message(self.host, self.port, self._reason(exc))) from None
+                    if isinstance(exc, (socket.timeout, TimeoutError)):
+                        raise OneFSError(
+                            timeout_message(self.host, self.port, self.read_timeout), kind=KIND_TIMEOUT
+                        ) from None
+                    raise OneFSError(
+                        unreachable_message(self.host, self.port, self._reason(exc)), kind=KIND_UNREACHABLE
+                    ) from None
+                self._log.debug("%s %s:%s failed (%s), retrying", method, self.host, self.port, self._reason(exc))
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
                 continue
             if status in RETRY_STATUSES and attempt < self.retries:
+                self._log.debug("%s %s:%s answered HTTP %s, retrying", method, self.host, self.port, status)
                 self._sleep(self.backoff * (2**attempt))
                 attempt += 1
                 continue
@@ -198,22 +261,18 @@ class PapiClient:
 
     def _reason(self, exc):
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return f"no answer within {self.read_timeout:g} s (timeout)"
+            return "timeout"
         strerror = getattr(exc, "strerror", None)
         return exc.__class__.__name__ + (": " + strerror if strerror else "")
 
     # ---------------------------------------------------------------- auth
     def _update_cookies(self, headers):
+        """Honour replacement session cookies (OneFS 9.3+ sends one before the inactivity timeout)."""
         if self._session is None:
             return
-        for name, value in headers:
-            if name.lower() != "set-cookie":
-                continue
-            pair = value.split(";", 1)[0]
-            cname, _sep, cval = pair.partition("=")
-            cname = cname.strip()
-            if cname in ("isisessid", "isicsrf") and cval:
-                self._session[cname] = cval.strip()
+        for name, value in _set_cookies(headers).items():
+            if name in ("isisessid", "isicsrf") and value:
+                self._session[name] = value
 
     def login(self):
         body = json.dumps({"username": self.username, "password": self._password, "services": ["platform"]})
@@ -221,19 +280,18 @@ class PapiClient:
         status, resp_headers, data = self._send("POST", SESSION_PATH, body, headers)
         self.logins += 1
         if status in (401, 403):
-            raise OneFSAuthError(auth_failed_message(self.username, self.host, self.port), status)
+            raise OneFSError(auth_failed_message(self.username, self.host, self.port), status, KIND_AUTHENTICATION)
         if status not in (200, 201):
             text, _code = _error_text(data)
-            raise OneFSAPIError(
-                f"OneFS session login at {self.host}:{self.port} failed with HTTP {status}: {text}", status
+            raise OneFSError(
+                f"OneFS session login at {self.host}:{self.port} failed with HTTP {status}: {text}", status, KIND_API
             )
-        cookies = {}
-        for name, value in resp_headers:
-            if name.lower() == "set-cookie":
-                cname, _sep, cval = value.split(";", 1)[0].partition("=")
-                cookies[cname.strip()] = cval.strip()
+        cookies = _set_cookies(resp_headers)
         if "isisessid" not in cookies:
-            raise OneFSResponseError(f"OneFS session login at {self.host}:{self.port} returned no isisessid cookie")
+            raise OneFSError(
+                f"OneFS session login at {self.host}:{self.port} returned no isisessid cookie",
+                kind=KIND_MALFORMED_RESPONSE,
+            )
         try:
             info = json.loads(data.decode("utf-8")) if data else {}
         except ValueError:
@@ -241,16 +299,17 @@ class PapiClient:
         self._session = {
             "isisessid": cookies["isisessid"],
             "isicsrf": cookies.get("isicsrf", ""),
-            "started": self._clock(),
+            "started": self.clock(),
             "timeout_absolute": float(info.get("timeout_absolute") or 14400),
         }
+        self._log.debug("logged in to %s:%s as %s", self.host, self.port, self.username)
 
     def logout(self):
         if self._session is None:
             return
         headers = self._auth_headers()
         self._session = None
-        with contextlib.suppress(OneFSConnectionError, OneFSTLSError):
+        with contextlib.suppress(OneFSError):
             self._send("DELETE", SESSION_PATH, None, headers)
 
     def close(self):
@@ -284,7 +343,7 @@ class PapiClient:
         if self.auth != "session":
             return
         if self._session is not None:
-            age = self._clock() - self._session["started"]
+            age = self.clock() - self._session["started"]
             if age >= self._session["timeout_absolute"] - self.relogin_margin:
                 self.logout()
         if self._session is None:
@@ -303,38 +362,71 @@ class PapiClient:
                     relogged = True
                     self._session = None
                     continue
-                raise OneFSAuthError(auth_failed_message(self.username, self.host, self.port), status)
+                raise OneFSError(auth_failed_message(self.username, self.host, self.port), status, KIND_AUTHENTICATION)
             if status == 403:
-                raise OneFSPrivilegeError(forbidden_message(self.username, self.host, self.port, target), status)
+                raise OneFSError(
+                    forbidden_message(self.username, self.host, self.port, target), status, KIND_PERMISSION
+                )
             if status >= 300:
                 text, code = _error_text(data)
                 return status, None, text, code
             try:
                 return status, json.loads(data.decode("utf-8")), None, None
             except ValueError as exc:
-                raise OneFSResponseError(
+                raise OneFSError(
                     f"OneFS PAPI at {self.host}:{self.port} returned malformed JSON for "
-                    f"{target.split('?', 1)[0]} ({exc})"
+                    f"{target.split('?', 1)[0]} ({exc})",
+                    kind=KIND_MALFORMED_RESPONSE,
                 ) from None
 
     def get(self, target):
         status, data, text, code = self.get_raw(target)
+        if status == 404:
+            # An endpoint every cluster serves is gone: the node answering may have changed.
+            self.invalidate(f"HTTP 404 for {target.split('?', 1)[0]}")
         if data is None:
-            raise OneFSAPIError(
+            raise OneFSError(
                 f"OneFS PAPI at {self.host}:{self.port}: GET {target.split('?', 1)[0]} failed with "
                 f"HTTP {status} {code or ''}: {text}",
                 status,
+                KIND_API,
             )
         return data
 
     # ---------------------------------------------------------------- endpoints
+    # ---------------------------------------------------------------- what the client learned
+    def invalidate(self, reason):
+        """Forget identity, node map, key metadata, unknown keys and the URL budget: the cluster changed."""
+        if self._learned_at is None and self._identity is None and not self._meta and not self._unknown:
+            return
+        self._log.info("OneFS %s:%s: refreshing cluster identity and key metadata (%s)", self.host, self.port, reason)
+        self._identity = None
+        self._meta = {}
+        self._unknown = set()
+        self._all_keys_loaded = False
+        self._learned_at = None
+        self.max_url_length = self._max_url_length  # a URL budget halved after HTTP 414 is learned again
+        self.generation += 1
+
+    def _expire(self):
+        """Drop what was learned once ``refresh_interval`` has passed (the scheduled refresh)."""
+        if self._learned_at is None:
+            self._learned_at = self.clock()
+        elif self.clock() - self._learned_at >= self.refresh_interval:
+            self.invalidate(f"older than {self.refresh_interval:g} s")
+            self._learned_at = self.clock()
+
+    # ---------------------------------------------------------------- endpoints
     def cluster_identity(self, refresh=False):
+        """Name, version and node map (LNN, devid, up/down); cached until the next refresh."""
+        self._expire()
         if self._identity is None or refresh:
             self._identity = md.parse_cluster_config(self.get(CONFIG_PATH))
         return self._identity
 
     def load_all_keys(self):
-        """Page through /platform/1/statistics/keys once and cache every key's metadata."""
+        """Page through /platform/1/statistics/keys once per refresh and cache every key's metadata."""
+        self._expire()
         if self._all_keys_loaded:
             return self._meta
         target = f"{KEYS_PATH}?limit={KEY_LIST_PAGE}"
@@ -349,7 +441,8 @@ class PapiClient:
         return self._meta
 
     def key_metadata(self, keys):
-        """Metadata for ``keys`` (cached). Returns (metas, unknown keys, suggestions)."""
+        """Metadata for ``keys`` (cached until the next refresh). Returns (metas, unknown keys, suggestions)."""
+        self._expire()
         missing = [k for k in keys if k not in self._meta and k not in self._unknown]
         if missing and not self._all_keys_loaded:
             if len(missing) > PER_KEY_METADATA_LIMIT:
@@ -363,10 +456,11 @@ class PapiClient:
                     elif status in (400, 404) or data is not None:
                         self._unknown.add(key)
                     else:
-                        raise OneFSAPIError(
+                        raise OneFSError(
                             f"OneFS PAPI at {self.host}:{self.port}: metadata for {key} failed with "
                             f"HTTP {status}: {text}",
                             status,
+                            KIND_API,
                         )
         if self._all_keys_loaded:
             self._unknown.update(k for k in keys if k not in self._meta)
@@ -399,8 +493,9 @@ class PapiClient:
             if data is not None:
                 stats = data.get("stats") if isinstance(data, dict) else None
                 if not isinstance(stats, list):
-                    raise OneFSResponseError(
-                        f"OneFS PAPI at {self.host}:{self.port}: statistics/current response has no 'stats' list"
+                    raise OneFSError(
+                        f"OneFS PAPI at {self.host}:{self.port}: statistics/current response has no 'stats' list",
+                        kind=KIND_MALFORMED_RESPONSE,
                     )
                 rows.extend(stats)
                 continue
@@ -412,14 +507,75 @@ class PapiClient:
             bad = [k for k in query.invalid_keys_from_message(text) if k in batch]
             if status == 400 and bad:
                 rejected.extend(bad)
+                if any(k in self._meta for k in bad):
+                    # Metadata said these keys exist: what the client knows is out of date.
+                    self.invalidate("statistics/current rejected known key(s) " + ", ".join(bad))
                 self._unknown.update(bad)
                 rest = [k for k in batch if k not in bad]
                 if rest:
                     pending[:0] = query.plan_batches(rest, self.max_url_length, devid, degraded, show_nodes)
                 continue
-            raise OneFSAPIError(
+            if status == 404:
+                self.invalidate("HTTP 404 for statistics/current")
+            raise OneFSError(
                 f"OneFS PAPI at {self.host}:{self.port}: statistics/current failed with "
                 f"HTTP {status} {code or ''}: {text}",
                 status,
+                KIND_API,
             )
         return rows, rejected
+
+    def summary(self, kind):
+        """The parsed answer of ``/platform/3/statistics/summary/<kind>`` (protocol, client, drive)."""
+        target = sm.summary_target(kind)
+        status, data, text, code = self.get_raw(target)
+        if data is None:
+            # Not a sign the cluster changed (older releases lack an endpoint): no refresh.
+            kind_of = KIND_NOT_FOUND if status == 404 else KIND_API
+            raise OneFSError(
+                f"OneFS PAPI at {self.host}:{self.port}: GET {target.split('?', 1)[0]} failed with "
+                f"HTTP {status} {code or ''}: {text}",
+                status,
+                kind_of,
+            )
+        sm.summary_items(kind, data)
+        return data
+
+    def quotas(self, types=qt.DEFAULT_QUOTA_TYPES, limit=qt.PAGE_LIMIT):
+        """Every quota of ``types``, paged with ``resume``: ``/platform/8`` (usage with ready flags),
+        ``/platform/1`` when the cluster does not know version 8."""
+        for quota_type in types:
+            if quota_type not in qt.QUOTA_TYPES:
+                raise ValueError(f"quota type must be one of {', '.join(qt.QUOTA_TYPES)}, got {quota_type!r}")
+        out = []
+        for quota_type in types:
+            paths = [self._quota_path] if self._quota_path else list(qt.QUOTA_PATHS)
+            target = None
+            while paths:
+                path = paths.pop(0)
+                target = qt.first_page_target(path, quota_type, limit)
+                status, data, text, code = self.get_raw(target)
+                if data is not None:
+                    self._quota_path = path
+                    break
+                if status != 404 or not paths:
+                    raise OneFSError(
+                        f"OneFS PAPI at {self.host}:{self.port}: GET {path} failed with HTTP {status} "
+                        f"{code or ''}: {text}",
+                        status,
+                        KIND_NOT_FOUND if status == 404 else KIND_API,
+                    )
+            seen = set()
+            while True:
+                items, resume = qt.parse_quota_page(data)
+                out.extend(items)
+                if not resume:
+                    break
+                if resume in seen:
+                    raise OneFSError(
+                        f"OneFS PAPI at {self.host}:{self.port}: quota list repeated a resume token",
+                        kind=KIND_MALFORMED_RESPONSE,
+                    )
+                seen.add(resume)
+                data = self.get(qt.resume_target(self._quota_path, resume))
+        return out

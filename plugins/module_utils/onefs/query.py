@@ -5,11 +5,7 @@
 from __future__ import annotations
 
 import re
-
-try:
-    from urllib.parse import quote
-except ImportError:  # pragma: no cover - Python 2 is not supported on targets
-    from urllib import quote  # type: ignore[no-redef]
+from urllib.parse import quote
 
 CURRENT_PATH = "/platform/1/statistics/current"
 # The OneFS web server rejects URIs beyond about 8 KB; stay clearly below it.

@@ -22,10 +22,8 @@ and disk lists.
 
 from __future__ import annotations
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
-    KIND_DEGRADED,
-    classify_row_error,
-)
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import classify_row_error, key_error
 
 # Integer sub-fields that identify a thing rather than measure it: labels, not samples.
 ID_FIELDS = frozenset(("disk", "bay", "lin", "lnn", "devid", "node", "client_id", "id"))
@@ -103,14 +101,25 @@ def _decode_dict(item, base_labels, out):
                     _decode_dict(sub, labels, out)
 
 
-def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None):
+def _node_labels(cache, cluster, node, devid, devid_label):
+    """The labels dict of one node (shared by its samples, so encoders format it once)."""
+    labels = cache.get((node, devid))
+    if labels is None:
+        labels = cache[(node, devid)] = {"cluster": cluster, "node": str(node)}
+        if devid_label:
+            labels["devid"] = str(devid)
+    return labels
+
+
+def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False):
     """Turn ``statistics/current`` rows into (samples, errors).
 
     ``units``: key → unit (from key metadata). ``cluster``: the cluster label value.
     ``devid_lnn``: devid → LNN, used when a row lacks ``node``. ``nodes``: a set of LNNs to keep
-    (None keeps all); cluster-scoped rows (devid 0) are always kept.
-    Errors are dicts ``{key, devid, node, code, name, meaning, kind, message, kept}``: degraded
-    rows are kept and flagged when ``include_degraded``; every other error row yields no sample.
+    (None keeps all); cluster-scoped rows (devid 0) are always kept. ``devid_label`` adds the
+    ``devid`` label to node-scoped samples, as gostats' Prometheus output has it.
+    Errors are :func:`errors.key_error` dicts: degraded rows are kept and flagged when
+    ``include_degraded``; every other error row yields no sample.
     """
     samples = []
     errors = []
@@ -134,17 +143,17 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
             kind, name, meaning = classify_row_error(code)
             kept = kind == KIND_DEGRADED and include_degraded and row.get("value") is not None
             errors.append(
-                {
-                    "key": key,
-                    "devid": devid or None,
-                    "node": node,
-                    "code": int(code) if isinstance(code, int) else code,
-                    "name": name,
-                    "meaning": meaning,
-                    "kind": kind,
-                    "message": row.get("error"),
-                    "kept": kept,
-                }
+                key_error(
+                    kind,
+                    meaning,
+                    key,
+                    code=code,
+                    name=name,
+                    devid=devid or None,
+                    node=node,
+                    error=row.get("error"),
+                    kept=kept,
+                )
             )
             if not kept:
                 continue
@@ -152,12 +161,7 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
         value = row.get("value")
         if value is None:
             continue
-        if devid:
-            labels = node_labels.get(node)
-            if labels is None:
-                labels = node_labels[node] = {"cluster": cluster, "node": str(node)}
-        else:
-            labels = cluster_labels
+        labels = _node_labels(node_labels, cluster, node, devid, devid_label) if devid else cluster_labels
         unit = units.get(key)
         stamp = row.get("time")
         cls = type(value)

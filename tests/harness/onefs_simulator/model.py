@@ -148,6 +148,23 @@ class ClusterModel:
     def up_nodes(self):
         return [n for n in self.nodes if n.is_up]
 
+    # ------------------------------------------------------------ node churn (mid-run changes)
+    def node(self, lnn):
+        found = [n for n in self.nodes if n.lnn == lnn]
+        if not found:
+            raise ValueError(f"no node with LNN {lnn}; LNNs: {sorted(n.lnn for n in self.nodes)}")
+        return found[0]
+
+    def set_up(self, lnn, is_up):
+        """Take the node with this LNN down (``False``) or bring it back (``True``)."""
+        self.node(lnn).is_up = bool(is_up)
+
+    def change_lnn(self, lnn, new_lnn):
+        """Give a node another LNN (as ``isi config`` lnnset does); its devid stays."""
+        if any(n.lnn == new_lnn for n in self.nodes):
+            raise ValueError(f"LNN {new_lnn} is taken")
+        self.node(lnn).lnn = new_lnn
+
     # ------------------------------------------------------------ values
     def bucket(self, key, now):
         """(bucket number, value time) of ``key`` at ``now``: values change once per cache time."""
@@ -168,7 +185,9 @@ class ClusterModel:
         if kind == "stats_proto_opstat_list":
             return self._protostats(key, rng)
         if kind == "stats_cache_data":
-            return {name: rng.randrange(0, 5_000_000) for name in CACHE_FIELDS}
+            cache = {name: rng.randrange(0, 5_000_000) for name in CACHE_FIELDS}
+            cache["oldest_page_age"] = rng.randrange(60, 86_400)  # seconds; Dell's cache panel reads it
+            return cache
         if kind == "stats_heat_list":
             return [{"op_rate": round(rng.uniform(0, 900), 3), "path": p} for p in HEAT_PATHS]
         if kind == "stats_client_proto_list_v2":
@@ -290,3 +309,162 @@ class ClusterModel:
                 )
             clients.append(client)
         return clients
+
+
+# ------------------------------------------------------------ summary statistics and quotas
+SUMMARY_CACHE_TIME = 5
+SUMMARY_PROTOCOLS = ("nfs3", "smb2")
+DRIVE_BAYS = 4
+QUOTA_CACHE_TIME = 300
+
+
+def summary_values(model, kind, now):
+    """Items of /platform/3/statistics/summary/<kind> (protocol, client, drive) for the up nodes."""
+    bucket = int(now // SUMMARY_CACHE_TIME)
+    stamp = bucket * SUMMARY_CACHE_TIME
+    items = []
+    for node in model.up_nodes():
+        rng = model._rng("summary." + kind, node.devid, bucket)
+        if kind == "protocol":
+            for proto in SUMMARY_PROTOCOLS:
+                for class_name, op in PROTO_OPS["nfs" if proto == "nfs3" else proto][:4]:
+                    item = {"class": class_name, "node": node.lnn, "operation": op, "protocol": proto}
+                    item.update(_rates(rng, ("in", "out"), standard_dev=True))
+                    item.update(_times(rng, standard_dev=True))
+                    item.update(operation_count=rng.randrange(0, 10**6), operation_rate=round(rng.uniform(0, 4000), 3))
+                    item["time"] = stamp
+                    items.append(item)
+        elif kind == "client":
+            for i in range(2):
+                item = {
+                    "class": ("read", "write")[i],
+                    "local_addr": f"10.20.0.{node.devid}",
+                    "local_name": f"node{node.lnn}.sim.test",
+                    "node": node.lnn,
+                    "protocol": SUMMARY_PROTOCOLS[i],
+                    "remote_addr": f"10.30.{node.devid}.{10 + i}",
+                    "remote_name": f"client{10 + i:02d}.example.test",
+                    "user": {"id": f"UID:{2000 + i}", "name": f"user{i}", "type": "user"},
+                    "num_operations": rng.randrange(0, 10**5),
+                    "operation_rate": round(rng.uniform(0, 900), 3),
+                }
+                item.update(_rates(rng, ("in", "out"), standard_dev=False))
+                item.update(_times(rng, standard_dev=False))
+                item["time"] = stamp
+                items.append(item)
+        elif kind == "drive":
+            for bay in range(1, DRIVE_BAYS + 1):
+                items.append(
+                    {
+                        "access_latency": round(rng.uniform(0, 20), 3),
+                        "access_slow": round(rng.uniform(0, 2), 3),
+                        "busy": round(rng.uniform(0, 100), 3),
+                        "bytes_in": round(rng.uniform(0, 2e8), 3),
+                        "bytes_out": round(rng.uniform(0, 2e8), 3),
+                        "drive_id": f"{node.lnn}:{bay}",
+                        "iosched_latency": round(rng.uniform(0, 30), 3),
+                        "iosched_queue": round(rng.uniform(0, 8), 3),
+                        "time": stamp,
+                        "type": "SSD" if bay == 1 else "SATA",
+                        "used_bytes_percent": round(rng.uniform(10, 90), 3),
+                        "used_inodes": float(rng.randrange(0, 10**7)),
+                        "xfer_size_in": round(rng.uniform(4096, 131072), 3),
+                        "xfer_size_out": round(rng.uniform(4096, 131072), 3),
+                        "xfers_in": round(rng.uniform(0, 500), 3),
+                        "xfers_out": round(rng.uniform(0, 500), 3),
+                    }
+                )
+        else:
+            raise ValueError(f"unknown summary kind {kind!r}")
+    return items
+
+
+def _rates(rng, names, standard_dev):
+    out = {}
+    for name in names:
+        lo = rng.uniform(0, 4096)
+        hi = lo + rng.uniform(0, 65536)
+        out.update({name: round(rng.uniform(0, 1e8), 3), name + "_min": round(lo, 3), name + "_max": round(hi, 3)})
+        out[name + "_avg"] = round((lo + hi) / 2, 3)
+        if standard_dev:
+            out[name + "_standard_dev"] = round((hi - lo) / 4, 3)
+    return out
+
+
+def _times(rng, standard_dev):
+    lo = rng.uniform(0, 200)
+    hi = lo + rng.uniform(0, 40000)
+    out = {"time_avg": round((lo + hi) / 2, 3), "time_max": round(hi, 3), "time_min": round(lo, 3)}
+    if standard_dev:
+        out["time_standard_dev"] = round((hi - lo) / 4, 3)
+    return out
+
+
+QUOTA_LAYOUT = (
+    # (type, path, persona, thresholds_on, hard, soft, advisory)
+    ("directory", "/ifs/data/projects", None, "fslogicalsize", 50 * TIB, 40 * TIB, 30 * TIB),
+    ("directory", "/ifs/data/render", None, "physicalsize", 20 * TIB, None, 15 * TIB),
+    ("directory", "/ifs/home/alice", None, "applogicalsize", 500 * GIB, 400 * GIB, None),
+    ("default-directory", "/ifs/home", None, "fslogicalsize", 1 * TIB, None, None),
+    ("user", "/ifs/home", {"id": "UID:2001", "name": "bob", "type": "user"}, "fslogicalsize", 200 * GIB, None, None),
+    ("directory", "/ifs/data/scratch", None, "fslogicalsize", None, None, None),
+)
+
+
+def quota_list(model, now, version=8, count=None):
+    """Quotas as /platform/<version>/quota/quotas lists them (version 8 usage with ready flags)."""
+    bucket = int(now // QUOTA_CACHE_TIME)
+    layout = QUOTA_LAYOUT if count is None else [QUOTA_LAYOUT[i % len(QUOTA_LAYOUT)] for i in range(count)]
+    out = []
+    for index, (qtype, base_path, persona, on, hard, soft, advisory) in enumerate(layout):
+        path = base_path if index < len(QUOTA_LAYOUT) else f"{base_path}/{index}"
+        rng = model._rng("quota", index, bucket)
+        limit = hard or soft or advisory or 10 * TIB
+        used = int(limit * rng.uniform(0.2, 1.1))
+        ready = index != 2 or bucket % 2 == 0  # one quota is still being scanned every other period
+        thresholds = {"advisory": advisory, "hard": hard, "soft": soft, "soft_grace": 604800 if soft else None}
+        for name, value in (("advisory", advisory), ("hard", hard), ("soft", soft)):
+            thresholds[name + "_exceeded"] = bool(value) and used > value
+            thresholds[name + "_last_exceeded"] = 1_690_000_000 if bool(value) and used > value else None
+        thresholds["percent_advisory"] = None
+        thresholds["percent_soft"] = None
+        quota = {
+            "container": qtype == "directory",
+            "description": "",
+            "efficiency_ratio": round(rng.uniform(0.5, 1.0), 4),
+            "enforced": hard is not None or soft is not None,
+            "id": hashlib.sha256(f"{model.seed}:{qtype}:{path}".encode()).hexdigest()[:22],
+            "include_snapshots": False,
+            "linked": None if qtype != "user" else False,
+            "path": path,
+            "persona": persona,
+            "ready": ready,
+            "reduction_ratio": round(rng.uniform(1.0, 2.5), 4),
+            "thresholds": thresholds,
+            "thresholds_on": on,
+            "type": qtype,
+        }
+        if version >= 8:
+            quota["usage"] = {
+                "applogical": int(used * 0.98),
+                "applogical_ready": ready,
+                "fslogical": used,
+                "fslogical_ready": ready,
+                "fsphysical": int(used * 1.2),
+                "fsphysical_ready": ready,
+                "inodes": rng.randrange(1000, 10**7),
+                "inodes_ready": ready,
+                "physical": int(used * 1.25),
+                "physical_ready": ready,
+                "physical_data": int(used * 1.05),
+                "physical_data_ready": ready,
+                "physical_protection": int(used * 0.2),
+                "physical_protection_ready": ready,
+                "shadow_refs": 0,
+                "shadow_refs_ready": ready,
+            }
+        else:
+            del quota["thresholds_on"], quota["efficiency_ratio"], quota["reduction_ratio"]
+            quota["usage"] = {"inodes": rng.randrange(1000, 10**7), "logical": used, "physical": int(used * 1.25)}
+        out.append(quota)
+    return out

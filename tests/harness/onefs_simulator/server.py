@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .certs import make_test_ca
-from .model import ClusterModel, default_nodes
+from ..certs import make_test_ca, server_names
+from .model import ClusterModel, default_nodes, quota_list, summary_values
 
 PRIV_LOGIN = "ISI_PRIV_LOGIN_PAPI"
 # A canary password for leak tests: it must never appear in any output of the collection.
@@ -105,9 +105,15 @@ class OneFSSimulator:
         replace_window=450,
         cert_dir=None,
         release="v9.5.0.0",
+        quota_versions=(1, 8),
+        quota_count=None,
     ):
         self.clock = SimClock(start_time)
         self.model = ClusterModel(seed=seed, name=cluster_name, nodes=default_nodes(nodes, down), release=release)
+        # PAPI versions that serve /platform/<v>/quota/quotas (OneFS before 8.2 only has 1)
+        self.quota_versions = tuple(quota_versions)
+        self.quota_count = quota_count
+        self.quota_page_limit_max = 1000
         self.username = username
         self.password = password
         self.privileges = set(privileges)
@@ -118,13 +124,26 @@ class OneFSSimulator:
         self.sessions = {}
         # (method, path, status, request headers of interest); bounded for long standalone runs
         self.log = collections.deque(maxlen=100_000)
-        self.counters = {"logins": 0, "logouts": 0, "replacements": 0, "current_requests": 0}
+        self.counters = {
+            "logins": 0,
+            "logouts": 0,
+            "replacements": 0,
+            "current_requests": 0,
+            "summary_requests": 0,
+            "quota_requests": 0,
+        }
         self._lock = threading.Lock()
         self._tmp = None
         if cert_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="onefs-sim-")
             cert_dir = self._tmp.name
-        self.certs = make_test_ca(cert_dir)
+        # The certificate names the loopback and, when bound elsewhere (a target's veth), that address too.
+        extra = {"hostnames": (), "ips": ()}
+        if host not in ("127.0.0.1", "localhost", "0.0.0.0"):
+            extra = server_names(host)
+        self.certs = make_test_ca(
+            cert_dir, hostnames=("localhost", *extra["hostnames"]), ips=("127.0.0.1", *extra["ips"])
+        )
         self.ca_path = self.certs["ca"]
         self._httpd = _QuietServer((host, port), _Handler)
         self._httpd.sim = self
@@ -159,6 +178,14 @@ class OneFSSimulator:
     def expire_sessions(self):
         with self._lock:
             self.sessions.clear()
+
+    def set_node_up(self, lnn, is_up):
+        with self._lock:
+            self.model.set_up(lnn, is_up)
+
+    def change_lnn(self, lnn, new_lnn):
+        with self._lock:
+            self.model.change_lnn(lnn, new_lnn)
 
     def statuses(self, path_prefix=""):
         return [entry[2] for entry in self.log if entry[1].startswith(path_prefix)]
@@ -228,6 +255,9 @@ def _take(faults, name):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out as two writes: without TCP_NODELAY a keep-alive client waits ~40 ms
+    # for the delayed ACK on every request (wall time only; a real OneFS answers promptly).
+    disable_nagle_algorithm = True
     server_version = "Apache"
     sys_version = ""
 
@@ -417,7 +447,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         path = parts.path
         extra = self._cookie_headers()
-        if path.startswith("/platform/1/statistics") and PRIV_STATS not in sim.privileges:
+        if path.startswith(("/platform/1/statistics", "/platform/3/statistics")) and PRIV_STATS not in sim.privileges:
             return self._send(
                 403, _errors("Privilege check failed: ISI_PRIV_STATISTICS required", "AEC_FORBIDDEN"), extra
             )
@@ -433,6 +463,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"keys": [meta]}, extra)
         if path == "/platform/1/statistics/current":
             return self._current(parse_qs(parts.query), extra)
+        if path.startswith("/platform/3/statistics/summary/"):
+            kind = path.rsplit("/", 1)[1]
+            if kind not in ("protocol", "client", "drive"):
+                return self._send(404, _errors(f"Path not found: {path}", "AEC_NOT_FOUND"), extra)
+            with sim._lock:
+                sim.counters["summary_requests"] += 1
+            return self._send(200, {kind: summary_values(sim.model, kind, sim.clock.now())}, extra)
+        version = path.split("/")[2] if path.endswith("/quota/quotas") and path.count("/") == 4 else ""
+        if version.isdigit() and int(version) in sim.quota_versions:
+            return self._quotas(int(version), parse_qs(parts.query), extra)
         return self._send(404, _errors(f"Path not found: {path}", "AEC_NOT_FOUND"), extra)
 
     def _keys_list(self, qs, extra):
@@ -448,6 +488,28 @@ class _Handler(BaseHTTPRequestHandler):
         resume = f"{nxt}:{limit}" if nxt < len(names) else None
         payload = {"keys": [sim.model.metadata[k] for k in chunk], "resume": resume, "total": len(names)}
         return self._send(200, payload, extra)
+
+    def _quotas(self, version, qs, extra):
+        """Quota list paged with ``resume`` (which must come alone, as on OneFS), filtered by ``type``."""
+        sim = self.sim
+        with sim._lock:
+            sim.counters["quota_requests"] += 1
+        if qs.get("resume"):
+            if len(qs) > 1:
+                return self._send(400, _errors("resume cannot be combined with other arguments", "AEC_BAD_REQUEST"))
+            qtype, _sep, rest = qs["resume"][0].partition("|")
+            start, _sep, limit = rest.partition(":")
+            start, limit = int(start), int(limit)
+        else:
+            qtype = (qs.get("type") or [""])[0]
+            start, limit = 0, min(int((qs.get("limit") or ["1000"])[0]), sim.quota_page_limit_max)
+        quotas = quota_list(sim.model, sim.clock.now(), version, sim.quota_count)
+        if qtype:
+            quotas = [q for q in quotas if q["type"] == qtype]
+        page = quotas[start : start + limit]
+        nxt = start + limit
+        resume = f"{qtype}|{nxt}:{limit}" if nxt < len(quotas) else None
+        return self._send(200, {"quotas": page, "resume": resume}, extra)
 
     def _current(self, qs, extra):
         sim = self.sim
@@ -472,13 +534,24 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, {"stats": rows}, extra)
 
     def _control(self):
-        """Test/demo control: GET /_sim/state, POST /_sim/faults (JSON), POST /_sim/advance."""
+        """Test/demo control: GET /_sim/state, POST /_sim/faults (JSON), POST /_sim/advance,
+        POST /_sim/nodes ``{"down": [LNN…], "up": [LNN…], "lnn": [[old, new]…]}``."""
         sim = self.sim
         if self.command == "GET":
             return self._send(200, {"counters": sim.counters, "now": sim.clock.now(), "requests": len(sim.log)})
         body = json.loads(self._body() or b"{}")
         if self.path == "/_sim/advance":
             sim.clock.advance(float(body.get("seconds", 0)))
+        elif self.path == "/_sim/nodes":
+            try:
+                for lnn in body.get("down", []):
+                    sim.set_node_up(int(lnn), False)
+                for lnn in body.get("up", []):
+                    sim.set_node_up(int(lnn), True)
+                for old, new in body.get("lnn", []):
+                    sim.change_lnn(int(old), int(new))
+            except ValueError as exc:
+                return self._send(400, _errors(str(exc), "AEC_BAD_REQUEST"))
         elif self.path == "/_sim/faults":
             for name, given in body.items():
                 value = given

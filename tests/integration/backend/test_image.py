@@ -1,14 +1,12 @@
-"""The backend on Debian trixie's own Python and libraries (the service image's package list).
+"""The backend in the one services image (services/Containerfile, built for real by harness.services_image).
 
-The package list is read from services/Containerfile's install line; the tree is debootstrapped
-(no registry here) and the collection's code is mounted where the Containerfile copies it. This
-is where pydantic 2.10.6, protobuf 3.21.12 and python-snappy 0.5.3 (not the dev venv's) run.
+This is where Debian trixie's Python 3.13, pydantic 2.10, protobuf 3.21 and python-snappy 0.5 run
+the service, not the dev venv's versions.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
@@ -19,43 +17,42 @@ import yaml
 from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.services_image import build_services_image
 from harness.trixie_container import TrixieContainer, free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
-COLLECTION = "/opt/quadstats/ansible_collections/quadstats/stack"
+IMAGE_UID = 10001  # services/Containerfile's ARG UID
 pytestmark = pytest.mark.slow
-
-
-def containerfile_packages() -> list[str]:
-    text = (REPO / "services/Containerfile").read_text()
-    match = re.search(r"apt-get install -y --no-install-recommends ([^&]+)&&", text)
-    assert match, "services/Containerfile has no apt-get install line"
-    return match.group(1).split()
 
 
 @pytest.fixture
 def image_service(settings_data, tmp_path):
     port = free_tcp_port()
-    box = TrixieContainer(containerfile_packages(), "localhost/qs-backend-service:trixie", "qs-backend-svc-")
+    box = TrixieContainer(None, build_services_image(), "qs-backend-svc-")
     secret = box.dir / "db-password"
     secret.write_text(Path(settings_data["database"]["password_file"]).read_text())
     secret.chmod(0o600)
-    os.chown(secret, 65534, 65534)
+    os.chown(secret, IMAGE_UID, IMAGE_UID)
     config = {**settings_data, "listen": {"host": "127.0.0.1", "port": port}}
     config["database"] = {**config["database"], "password_file": "/run/secrets/db-password"}
     (box.dir / "backend.yml").write_text(yaml.safe_dump(config))
     (box.dir / "backend.yml").chmod(0o644)
-    box.dir.chmod(0o755)  # the container's user 65534 reads the mounted files
+    box.dir.chmod(0o755)  # the image's user reads the mounted files
     box.run(
         [
-            "--user", "65534:65534", "-e", "PYTHONPATH=/opt/quadstats",
-            "-v", f"{REPO / 'plugins/module_utils'}:{COLLECTION}/plugins/module_utils:ro",
-            "-v", f"{REPO / 'services'}:{COLLECTION}/services:ro",
-            "-v", f"{box.dir / 'backend.yml'}:/etc/quadstats/backend.yml:ro",
-            "-v", f"{secret}:/run/secrets/db-password:ro",
+            "-v",
+            f"{box.dir / 'backend.yml'}:/etc/quadstats/backend.yml:ro",
+            "-v",
+            f"{secret}:/run/secrets/db-password:ro",
         ],
-        ["python3", "-B", "-m", "ansible_collections.quadstats.stack.services.backend"],
-    )  # fmt: skip
+        [
+            "python3",
+            "-m",
+            "ansible_collections.quadstats.stack.services.backend",
+            "--config",
+            "/etc/quadstats/backend.yml",
+        ],
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60

@@ -59,21 +59,29 @@ def block_device_of(path):
 
 
 class Podman:
-    """One test session's podman: env, API socket, image, labelled containers."""
+    """One test session's podman: env, API socket, image, labelled containers.
 
-    def __init__(self):
+    Defaults: rootful podman on this machine (test containers.conf, busybox image built here). A
+    rootless user elsewhere (the container benchmark on a target) passes ``containers_conf=None``,
+    an ``image`` already in its storage and a ``service_wrapper`` (e.g. ``systemd-run --scope``).
+    """
+
+    def __init__(self, containers_conf=CONTAINERS_CONF, image=None, service_wrapper=()):
         self.dir = Path(tempfile.mkdtemp(prefix="qs-containers-"))
         self.dir.chmod(0o755)  # others may traverse; the socket itself stays root-only
-        conf = self.dir / "containers.conf"
-        conf.write_text(CONTAINERS_CONF)
-        self.env = {"CONTAINERS_CONF": str(conf)}
+        self.env = {}
+        if containers_conf:
+            conf = self.dir / "containers.conf"
+            conf.write_text(containers_conf)
+            self.env["CONTAINERS_CONF"] = str(conf)
         self.run_id = uuid.uuid4().hex[:8]
         self.prefix = f"qsct-{self.run_id}-"
         self.label = f"io.quadstats.test={self.run_id}"
         self.socket = str(self.dir / "podman.sock")
+        self.service_wrapper = list(service_wrapper)
         self.services = []
         try:
-            self.image = build_busybox_image(IMAGE, env=self.env)
+            self.image = image or build_busybox_image(IMAGE, env=self.env)
             self.start_service("unix://" + self.socket)
             wait_for(lambda: os.path.exists(self.socket), what="podman API socket")
         except BaseException:
@@ -82,7 +90,7 @@ class Podman:
 
     def start_service(self, url):
         proc = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", url],
+            [*self.service_wrapper, "podman", "system", "service", "--time=0", url],
             env={**os.environ, **self.env},
             cwd=self.dir,  # conmon's "oom" marker lands here, not in the caller's directory
             stdout=subprocess.DEVNULL,

@@ -17,12 +17,16 @@ import time
 import pytest
 from podman_env import REPO, Podman, block_device_of, free_tcp_port, podman_available, wait_for
 
+from ansible_collections.quadstats.stack.plugins.module_utils.containers import api_parse, cgroup_parse, exposition
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
-from ansible_collections.quadstats.stack.plugins.module_utils.containers import exposition
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.collector import Collector, select
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import (
+    ContainerSampler,
+    gone_names,
+    select,
+)
 
 pytestmark = [
     pytest.mark.podman,
@@ -71,8 +75,8 @@ def work(podman):
     return names
 
 
-def one(result, name):
-    [entry] = [c for c in result["containers"] if c["name"] == name]
+def one(samples, name):
+    [entry] = [c for c in samples if c["name"] == name]
     return entry
 
 
@@ -110,18 +114,19 @@ def test_busy_container_uses_about_one_core(engine, work):
     """A busy loop wants one whole core: it is either running or waiting for a CPU (the machine's
     2 cores are shared, so the running share alone depends on other load). The collector's CPU % must
     match the scheduler's own accounting of the loop over the same window."""
-    collector = Collector(engine, metrics=["cpu"])
+    sampler = ContainerSampler(engine, metrics=["cpu"])
     refs = select(engine, engine.list_running(), [work["busy"]])[0]
     ident, pid = refs[0]["id"], refs[0]["pid"]
 
     def two_samples():
-        first = collector.sample(refs)[ident]
+        first = sampler.read(refs)
         time.sleep(2)
-        return first, collector.sample(refs)[ident]
+        return first, sampler.read(refs)
 
-    (first, second), run_pct, wait_pct, proc_pct = bracketed(pid, two_samples)
-    assert second["source"] == "cgroup-v1"
-    measured = rates(first, second)["cpu_percent"]
+    ((first, mono_first), (second, mono_second)), run_pct, wait_pct, proc_pct = bracketed(pid, two_samples)
+    assert second[ident]["source"] == "cgroup-v1"
+    elapsed = mono_second[ident] - mono_first[ident]
+    measured = rates(first[ident]["counters"], second[ident]["counters"], elapsed)["cpu_percent"]
     facts = (measured, run_pct, wait_pct, proc_pct)
     assert measured <= 101, facts  # one thread cannot use more than one core
     assert run_pct + wait_pct >= 97, facts  # the loop wanted the whole core all the time
@@ -132,7 +137,7 @@ def test_busy_container_uses_about_one_core(engine, work):
 
 def test_memory_container_holds_what_it_wrote(engine, work):
     def held():
-        result = Collector(engine, metrics=["memory"]).collect([work["mem"]])
+        result = ContainerSampler(engine, metrics=["memory"]).collect([work["mem"]])
         entry = one(result, work["mem"])
         return entry if entry["gauges"]["memory_working_set_bytes"] >= HELD else None
 
@@ -147,27 +152,61 @@ def test_network_bytes_received(engine, work, podman):
     ip = podman.inspect(work["net"])["NetworkSettings"]["IPAddress"]
     if not ip:
         pytest.skip("container has no bridge address reachable from the machine")
-    collector = Collector(engine, metrics=["network"])
-    before = one(collector.collect([work["net"]]), work["net"])["counters"]["net_rx_bytes"]
+    sampler = ContainerSampler(engine, metrics=["network"])
+    before = one(sampler.collect([work["net"]]), work["net"])["counters"]["net_rx_bytes"]
     payload = b"q" * RECEIVED
     with socket.create_connection((ip, 9000), timeout=10) as conn:
         conn.sendall(payload)
 
     # the listener reads everything; wait until the kernel counted the bytes (readiness, not timing)
     def received():
-        counters = one(collector.collect([work["net"]]), work["net"])["counters"]
+        counters = one(sampler.collect([work["net"]]), work["net"])["counters"]
         return counters["net_rx_bytes"] - before if counters["net_rx_bytes"] - before >= RECEIVED else None
 
     delta = wait_for(received, what="received bytes")
     assert RECEIVED <= delta < RECEIVED * 1.2  # payload plus TCP/IP headers
 
 
+def net_dev(pid):
+    with open(f"/proc/{pid}/net/dev") as handle:
+        return cgroup_parse.parse_net_dev(handle.read())
+
+
+def test_api_network_figures_are_what_the_container_received_and_sent(engine, work, podman):
+    """The API path (libpod and compat) against the container's own /proc/<pid>/net/dev, read just
+    before and just after: each API figure must lie between the two reads. The container receives
+    8 MiB and sends almost nothing, so swapped rx/tx could not pass. podman 4.3 swaps them; the core
+    turns them back (engine.network_swapped)."""
+    ip = podman.inspect(work["net"])["NetworkSettings"]["IPAddress"]
+    if not ip:
+        pytest.skip("container has no bridge address reachable from the machine")
+    pid = podman.inspect(work["net"])["State"]["Pid"]
+    start = net_dev(pid)["net_rx_bytes"]
+    with socket.create_connection((ip, 9000), timeout=10) as conn:
+        conn.sendall(b"n" * RECEIVED)
+    wait_for(lambda: net_dev(pid)["net_rx_bytes"] - start >= RECEIVED, what="received bytes")
+    sampler = ContainerSampler(engine, source="api", metrics=["network"])
+    before = net_dev(pid)
+    [libpod] = sampler.collect([work["net"]])
+    compat = api_parse.values_from_compat_stats(engine.compat_stats(work["net"]), engine.network_swapped)[0]
+    raw = engine.libpod_stats([libpod["id"]])[libpod["id"]]
+    after = net_dev(pid)
+    assert libpod["source"] == "api-libpod"
+    if engine.network_swapped:  # podman < 4.4: the engine's own "input" is what the container sent
+        assert before["net_tx_bytes"] <= raw["NetInput"] <= after["net_tx_bytes"], (raw, before, after)
+        assert before["net_rx_bytes"] <= raw["NetOutput"] <= after["net_rx_bytes"], (raw, before, after)
+    for counters in (libpod["counters"], compat):
+        for key in ("net_rx_bytes", "net_tx_bytes"):
+            assert before[key] <= counters[key] <= after[key], (key, before, counters, after)
+    assert libpod["counters"]["net_rx_bytes"] > libpod["counters"]["net_tx_bytes"] + RECEIVED // 2
+
+
 def test_disk_bytes_written_and_mount_usage(engine, work, podman):
     if "disk" not in work:
         pytest.skip("no block device found under /var/lib/containers for a blkio throttle rule")
     wait_for(lambda: podman.podman("exec", work["disk"], "test", "-f", "/tmp/done", check=False).returncode == 0)
-    collector = Collector(engine, metrics=["blkio"], mounts=["/tmp", "/nonexistent"])
-    entry = one(collector.collect([work["disk"]]), work["disk"])
+    sampler = ContainerSampler(engine, metrics=["blkio"], mounts=["/tmp", "/nonexistent"])
+    entry = one(sampler.collect([work["disk"]]), work["disk"])
     assert WRITTEN <= entry["counters"]["blkio_write_bytes"] < WRITTEN + 4 * MIB
     assert entry["counters"]["blkio_write_ops"] >= WRITTEN // MIB
     usage = entry["disk"]["/tmp"]
@@ -183,10 +222,10 @@ def test_limits_and_an_oom_kill_are_counted(engine, podman):
         f"(echo 1000 > /proc/self/oom_score_adj; head -c {HELD} /dev/zero | sort > /dev/null); exec sleep 600",
         *("--memory", "32m", "--memory-swap", "32m", "--pids-limit", "50"),
     )
-    collector = Collector(engine, metrics=["memory", "pids"])
+    sampler = ContainerSampler(engine, metrics=["memory", "pids"])
 
     def killed():
-        entry = one(collector.collect([name]), name)
+        entry = one(sampler.collect([name]), name)
         return entry if entry["counters"].get("memory_oom_kills", 0) >= 1 else None
 
     entry = wait_for(killed, what="an OOM kill in the container")
@@ -204,8 +243,8 @@ def test_limits_and_an_oom_kill_are_counted(engine, podman):
 
 def test_api_sources_agree_with_cgroups(engine, work, podman):
     pid = podman.inspect(work["busy"])["State"]["Pid"]
-    collector = Collector(engine, source="api", metrics=["cpu", "memory", "network"])
-    libpod, run_pct = bracketed(pid, lambda: collector.collect([work["busy"], work["mem"]], sample_seconds=2))[:2]
+    sampler = ContainerSampler(engine, source="api", metrics=["cpu", "memory", "network"])
+    libpod, run_pct = bracketed(pid, lambda: sampler.collect([work["busy"], work["mem"]], sample_seconds=2))[:2]
     busy = one(libpod, work["busy"])
     assert busy["source"] == "api-libpod"
     # the API's read time is less exact than the cgroup path's (request latency on each sample)
@@ -225,7 +264,7 @@ def test_docker_sdk_over_tcp_uses_the_api_path(podman, work):
     try:
         assert type(remote).__name__ == "SdkEngine"
         assert remote.kind == "podman"
-        result = Collector(remote, metrics=["memory", "cpu"]).collect([work["mem"]])
+        result = ContainerSampler(remote, metrics=["memory", "cpu"]).collect([work["mem"]])
         entry = one(result, work["mem"])
         assert entry["source"] == "api-compat"
         assert entry["gauges"]["memory_usage_bytes"] >= HELD
@@ -237,9 +276,11 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
     running = RunningSet(engine.list_running())
     changes = []
     stop = threading.Event()
+    # Replay from before the first container starts, so a stream that connects late under load misses nothing.
+    since = int(time.time()) - 2
 
     def follow():
-        for event in engine.events(since=int(time.time()) - 1, timeout=2):
+        for event in engine.events(since=since, timeout=20):  # idle seconds; load may pause events
             change = running.apply(event)
             if change:
                 changes.append((change[0], change[1]["name"], event["action"]))
@@ -260,6 +301,7 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
             ("removed", long_name + "-renamed", "destroy") in changes
             or ("removed", long_name + "-renamed", "die") in changes
         ),
+        timeout=60,
         what="events for the removed container",
     )
     stop.set()
@@ -273,15 +315,16 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
 
 def test_unknown_container_is_named(engine):
     with pytest.raises(UnknownContainer, match="qsct-no-such-container"):
-        Collector(engine).collect(["qsct-no-such-container"])
+        ContainerSampler(engine).collect(["qsct-no-such-container"])
 
 
 def test_container_exiting_mid_sample_is_reported_gone(engine, podman):
     name = podman.run("gone", "exec sleep 2")
-    result = Collector(engine).collect([name], sample_seconds=4)
+    result = ContainerSampler(engine).collect([name], sample_seconds=4)
     entry = one(result, name)
     assert entry["state"] == "gone"
-    assert name in result["gone"]
+    assert name in gone_names(result)
+    assert entry["error"]["kind"] == "gone"
     assert entry["rates"] == {}
     assert "counters" in entry
 
@@ -289,9 +332,9 @@ def test_container_exiting_mid_sample_is_reported_gone(engine, podman):
 def test_stopped_container_asked_by_name_is_not_a_crash(engine, podman):
     name = podman.run("stopped", "true")
     podman.podman("wait", name)
-    result = Collector(engine).collect([name])
+    result = ContainerSampler(engine).collect([name])
     assert one(result, name)["state"] in ("exited", "stopped")
-    assert name in result["gone"]
+    assert name in gone_names(result)
 
 
 def test_permission_denied_names_user_and_socket(podman):
@@ -322,10 +365,10 @@ def test_core_runs_on_the_system_python_without_the_venv(podman, work):
     """The module's core needs only the standard library (what a bare target's python3 has)."""
     code = (
         "import sys, json\n"
-        "from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine, collector\n"
+        "from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine, sampler\n"
         "eng = engine.connect(sock=sys.argv[1])\n"
-        "res = collector.Collector(eng).collect([sys.argv[2]])\n"
-        "print(json.dumps(res['containers'][0]['gauges']))\n"
+        "res = sampler.ContainerSampler(eng).collect([sys.argv[2]])\n"
+        "print(json.dumps(res[0]['gauges']))\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('docker', 'requests', 'ansible')))\n"
     )
     proc = subprocess.run(

@@ -18,9 +18,8 @@ ROOT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
 
-def run_playbook(tmp_path, playbook, extra_vars, *args):
-    vars_file = tmp_path / "vars.json"
-    vars_file.write_text(json.dumps(extra_vars))
+def ansible_env(tmp_path, **extra):
+    """The environment of an ansible command on this tree; ONEFS_* only when given."""
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"),
@@ -30,16 +29,24 @@ def run_playbook(tmp_path, playbook, extra_vars, *args):
         ANSIBLE_DEPRECATION_WARNINGS="0",
         PATH=f"{BIN}:{os.environ.get('PATH', '')}",
     )
-    env.pop("ONEFS_PASSWORD", None)
-    proc = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook), "-e", f"@{vars_file}", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    for name in ("ONEFS_HOST", "ONEFS_USERNAME", "ONEFS_PASSWORD"):
+        env.pop(name, None)
+    env.update(extra)
+    return env
+
+
+def run(command, *args, env):
+    """An ansible command (``ansible``, ``ansible-playbook``…) on localhost with the venv's Python."""
+    local = ("-i", "localhost,", "-c", "local", "-e", f"ansible_python_interpreter={sys.executable}")
+    return subprocess.run(
+        [str(BIN / command), *local, *args], env=env, capture_output=True, text=True, timeout=120, check=False
     )
-    return proc
+
+
+def run_playbook(tmp_path, playbook, extra_vars, *args):
+    vars_file = tmp_path / "vars.json"
+    vars_file.write_text(json.dumps(extra_vars))
+    return run("ansible-playbook", str(playbook), "-e", f"@{vars_file}", *args, env=ansible_env(tmp_path))
 
 
 CONN = """
@@ -73,6 +80,22 @@ CONN
 CONN
       check_mode: true
       register: check_r
+    # The aliases of host, and the facts later tasks read without register.
+    - quadstats.stack.onefs_stats:
+        hostname: 127.0.0.1
+        port: "{{ sim_port }}"
+        username: statsreader
+        password: "{{ sim_password }}"
+        ca_path: "{{ sim_ca }}"
+        groups: [cluster_health_stats]
+    - quadstats.stack.onefs_info:
+        onefs_host: 127.0.0.1
+        port: "{{ sim_port }}"
+        username: statsreader
+        password: "{{ sim_password }}"
+        ca_path: "{{ sim_ca }}"
+    - ansible.builtin.set_fact:
+        facts_seen: "{{ {'onefs': ansible_facts.quadstats_onefs, 'info': ansible_facts.quadstats_onefs_info} }}"
     - quadstats.stack.onefs_stats:
         keys: [node.load.1min, node.load.1mn]
 CONN
@@ -139,6 +162,11 @@ CONN
         lookup_vars: "{{ query('quadstats.stack.onefs_stat', 'cluster.cpu.user.avg', 'node.load.1min') }}"
         lookup_kwargs: "{{ lookup('quadstats.stack.onefs_stat', 'ifs.bytes.free', host='127.0.0.1',
                            port=sim_port, username='statsreader', password=sim_password, ca_path=sim_ca) }}"
+    - ansible.builtin.set_fact:
+        lookup_alias: "{{ lookup('quadstats.stack.onefs_stat', 'ifs.bytes.free', hostname='127.0.0.1') }}"
+      vars:  # the keyword alias must win over a variable naming a host that does not resolve
+        onefs_host: nowhere.invalid
+        onefs_retries: 0
     - block:
         - ansible.builtin.set_fact:
             never: "{{ lookup('quadstats.stack.onefs_stat', 'node.load.1mn') }}"
@@ -198,9 +226,9 @@ CONN
         content: "{{ {'stats': stats_r, 'check': check_r, 'unknown': unknown_r, 'loose': loose_r,
                       'badpw': badpw_r, 'forbidden': forbidden_r, 'tls': tls_r, 'insecure': insecure_r,
                       'unreach': unreach_r, 'info': info_r, 'info_bad': info_bad_r,
-                      'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs,
+                      'lookup_vars': lookup_vars, 'lookup_kwargs': lookup_kwargs, 'lookup_alias': lookup_alias,
                       'lookup_error': lookup_error, 'faulty': faulty_r, 'malformed': malformed_r,
-                      'small_uri': small_uri_r, 'slow': slow_r} | to_json }}"
+                      'small_uri': small_uri_r, 'slow': slow_r, 'facts': facts_seen} | to_json }}"
 """.replace("CONN\n", CONN.lstrip("\n"))
 
 
@@ -251,7 +279,27 @@ def test_stats_values_are_the_simulated_values(ran):
     assert f'isilon_stat_cluster_cpu_user_avg{{cluster="simcluster"}} {cpu}' in res["prometheus"]
     assert "isilon_stat_cluster_protostats_nfs_op_rate{" in res["prometheus"]
     stamp = int(sim.model.bucket("cluster.cpu.user.avg", now)[1])
-    assert f"cluster.cpu.user.avg,cluster=simcluster value={float(cpu)!r} {stamp}000000000" in res["influx"]
+    assert f"cluster.cpu.user.avg,cluster=simcluster value={float(cpu)!r} {stamp}000000000\n" in res["influx"]
+    assert res["influx"].endswith("\n")
+    assert res["prometheus"].endswith("\n")
+    assert res["ansible_facts"]["quadstats_onefs"] == {
+        "SimCluster": {name: res[name] for name in ("cluster", "stats", "errors", "unknown_keys")}
+    }
+
+
+def test_aliases_of_host_and_facts_seen_by_later_tasks(ran):
+    sim, facts = ran["sim"], ran["out"]["facts"]
+    (entry,) = facts["onefs"].values()
+    assert list(facts["onefs"]) == ["SimCluster"]
+    assert {s["name"] for s in entry["stats"]} == {
+        "cluster.health",
+        "cluster.node.count.all",
+        "cluster.node.count.down",
+    }
+    assert entry["cluster"]["nodes_down"] == []
+    info = facts["info"]["SimCluster"]
+    assert [n["devid"] for n in info["cluster"]["nodes"]] == [n.devid for n in sim.model.nodes]
+    assert info["metadata"] == {}
 
 
 def test_check_mode_runs_and_filters_nodes(ran):
@@ -278,6 +326,10 @@ def test_actionable_failures(ran):
     assert out["badpw"]["error_kind"] == "authentication"
     assert "ISI_PRIV_STATISTICS" in out["forbidden"]["msg"]
     assert out["forbidden"]["status"] == 403
+    assert out["forbidden"]["error_kind"] == "permission"
+    assert "?" not in out["forbidden"]["msg"]
+    assert out["tls"]["error_kind"] == "tls"
+    assert out["unreach"]["error_kind"] == "unreachable"
     assert "validate_certs" in out["tls"]["msg"]
     assert "ca_path" in out["tls"]["msg"]
     assert f"127.0.0.1:{ran['closed_port']}" in out["unreach"]["msg"]
@@ -304,8 +356,8 @@ def test_faults_through_the_modules(ran):
     assert small["unknown_keys"] == ["node.load.5min"]
     wanted = 4 + 7 + 28 + 12 + 11 - 1
     assert len({s["name"] for s in small["stats"]}) == wanted
-    assert "timeout" in out["slow"]["msg"]
-    assert out["slow"]["error_kind"] == "unreachable"
+    assert "raise the timeout option" in out["slow"]["msg"]
+    assert out["slow"]["error_kind"] == "timeout"
 
 
 def test_info_identity_nodes_and_metadata(ran):
@@ -328,6 +380,7 @@ def test_lookup_values(ran):
     assert cpu == sim.model.value("cluster.cpu.user.avg", 0, now)
     assert load == {str(n.lnn): sim.model.value("node.load.1min", n.devid, now) for n in sim.model.nodes}
     assert out["lookup_kwargs"] == sim.model.value("ifs.bytes.free", 0, now)
+    assert out["lookup_alias"] == out["lookup_kwargs"]
     assert "node.load.1mn" in out["lookup_error"]
     assert "node.load.1min" in out["lookup_error"]
 
@@ -378,3 +431,59 @@ def test_precheck_fails_on_down_node_high_cpu_and_low_space(tmp_path, sim_factor
     proc = precheck(tmp_path, full, onefs_precheck_min_free_percent=5)
     assert proc.returncode != 0
     assert "Only 4.0 % of /ifs is available, below the 5 % threshold" in proc.stdout
+
+
+def test_ad_hoc_with_the_password_from_the_environment_fills_a_fact_cache(tmp_path, sim_factory):
+    """docs/onefs.md's ad-hoc recipe: credentials in ONEFS_*, host alias on -a, facts cached for later plays."""
+    sim = sim_factory()
+    cache = tmp_path / "facts"
+    env = ansible_env(
+        tmp_path,
+        ONEFS_USERNAME="statsreader",
+        ONEFS_PASSWORD=DEFAULT_CANARY,
+        ANSIBLE_CACHE_PLUGIN="jsonfile",
+        ANSIBLE_CACHE_PLUGIN_CONNECTION=str(cache),
+        ANSIBLE_GATHERING="explicit",
+    )
+    args = f"hostname=127.0.0.1 port={sim.port} ca_path={sim.ca_path} keys=ifs.bytes.free,node.load.1min"
+    proc = run("ansible", "localhost", "-m", "quadstats.stack.onefs_stats", "-a", args, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SUCCESS" in proc.stdout
+    assert DEFAULT_CANARY not in proc.stdout + proc.stderr
+    # a later play reads the cached fact without running the module or register
+    play = tmp_path / "later.yml"
+    play.write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n"
+        '        msg: "nodes up {{ ansible_facts.quadstats_onefs.SimCluster.cluster.nodes_up }}, free {{\n'
+        "          ansible_facts.quadstats_onefs.SimCluster.stats | selectattr('name', 'eq', 'ifs.bytes.free')\n"
+        "          | map(attribute='value') | first }}\"\n"
+    )
+    later = run("ansible-playbook", str(play), env=env)
+    assert later.returncode == 0, later.stdout[-3000:]
+    free = sim.model.value("ifs.bytes.free", 0, sim.clock.now())
+    assert f"nodes up [1, 2, 3, 4], free {free}" in later.stdout
+    # without the environment the module names what is missing; nothing was echoed that is secret
+    env.pop("ONEFS_PASSWORD")
+    missing = run("ansible", "localhost", "-m", "quadstats.stack.onefs_stats", "-a", args, env=env)
+    assert missing.returncode != 0
+    assert "password" in missing.stdout
+
+
+def test_ad_hoc_with_the_password_from_a_vaulted_vars_file(tmp_path, sim_factory):
+    """docs/onefs.md's second recipe: -e @vault-file and password={{ onefs_password }} on -a."""
+    sim = sim_factory()
+    env = ansible_env(tmp_path)
+    (tmp_path / "vault-pass").write_text("not-the-onefs-password\n")
+    vars_file = tmp_path / "onefs-vault.yml"
+    vars_file.write_text(f"onefs_password: {DEFAULT_CANARY}\n")
+    vault = ["--vault-password-file", str(tmp_path / "vault-pass")]
+    subprocess.run([str(BIN / "ansible-vault"), "encrypt", *vault, str(vars_file)], env=env, check=True, timeout=60)
+    assert DEFAULT_CANARY not in vars_file.read_text()
+    args = f"onefs_host=127.0.0.1 port={sim.port} ca_path={sim.ca_path} username=statsreader"
+    module = ("-m", "quadstats.stack.onefs_info", "-a", args + " password={{ onefs_password }}")
+    proc = run("ansible", "localhost", *vault, "-e", f"@{vars_file}", *module, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "SUCCESS" in proc.stdout
+    assert "quadstats_onefs_info:" in proc.stdout
+    assert DEFAULT_CANARY not in proc.stdout + proc.stderr

@@ -18,6 +18,45 @@ def test_engine_kind_from_version():
     assert docker["version"] == "27.3.1"
 
 
+def test_engine_kind_and_version_from_ping_headers():
+    podman = api_parse.engine_from_ping(load_json(PODMAN / "podman_ping_headers.json"))
+    assert podman == {"kind": "podman", "version": "4.3.1", "api_version": "1.41"}
+    docker = api_parse.engine_from_ping(
+        {k.lower(): v for k, v in load_json(DOCKER / "docker_ping_headers.json").items()}
+    )
+    assert docker == {"kind": "docker", "version": "27.3.1", "api_version": "1.47"}
+    assert api_parse.engine_from_ping({"Api-Version": "1.41"})["version"] is None  # then /version is asked
+
+
+def test_which_engine_versions_swap_network_rx_and_tx():
+    assert api_parse.podman_swaps_network("podman", "4.3.1") is True
+    assert api_parse.podman_swaps_network("podman", "4.3.0-rc1") is True
+    assert api_parse.podman_swaps_network("podman", "4.4.0") is False
+    assert api_parse.podman_swaps_network("podman", "5.4.2") is False
+    assert api_parse.podman_swaps_network("podman", None) is False  # unknown: taken as it comes
+    assert api_parse.podman_swaps_network("docker", "20.10.0") is False
+
+
+def test_podman_4_3_compat_and_libpod_network_are_turned_back_to_the_containers_view():
+    # Recorded: qsc-mem's own /proc/<pid>/net/dev says rx 1306 / tx 472; podman 4.3.1 answered
+    # rx 612 / tx 1726 (compat) and NetInput 612 / NetOutput 1726 (libpod) moments earlier.
+    compat = load_json(PODMAN / "podman_compat_stats_mem.json")
+    counters = api_parse.values_from_compat_stats(compat, swapped_network=True)[0]
+    assert (counters["net_rx_bytes"], counters["net_tx_bytes"]) == (1726, 612)
+    entry = {e["ContainerID"]: e for e in load_json(PODMAN / "podman_libpod_stats.json")["Stats"]}[V1_MEM[0]]
+    counters = api_parse.values_from_libpod_stats(entry, swapped_network=True)[0]
+    assert (counters["net_rx_bytes"], counters["net_tx_bytes"]) == (1726, 612)
+    as_sent = api_parse.values_from_libpod_stats(entry)[0]
+    assert (as_sent["net_rx_bytes"], as_sent["net_tx_bytes"]) == (612, 1726)
+
+
+def test_engine_times_become_epoch_seconds():
+    assert api_parse.epoch_seconds("2026-11-23T10:46:05.5Z") == 1795430765.5
+    assert api_parse.epoch_seconds("2026-11-23T11:46:05.5+01:00") == 1795430765.5
+    assert api_parse.epoch_seconds("0001-01-01T00:00:00Z") is None
+    assert api_parse.epoch_seconds("") is None
+
+
 def test_rootless_detection():
     assert api_parse.rootless_from_info("podman", load_json(PODMAN / "podman_libpod_info.json")) is False
     assert api_parse.rootless_from_info("docker", load_json(DOCKER / "docker_info_rootless.json")) is True

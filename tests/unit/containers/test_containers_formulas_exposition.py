@@ -16,7 +16,7 @@ def sample(name="web", **extra):
         "counters": {"cpu_usage_ns": 2_500_000_000, "net_rx_bytes": 10, "net_tx_bytes": 20, "blkio_write_bytes": 5},
         "gauges": {"memory_usage_bytes": 300, "memory_working_set_bytes": 200, "memory_limit_bytes": None},
         "rates": {"cpu_percent": 50.0},
-        "timestamp_ns": 1_700_000_000_000_000_000,
+        "timestamp": 1_700_000_000.25,
     }
     base.update(extra)
     return base
@@ -30,12 +30,10 @@ def test_cpu_percent_is_relative_to_one_core():
 
 
 def test_rates_between_two_samples():
-    before = {"mono_ns": 0, "counters": {"cpu_usage_ns": 0, "net_rx_bytes": 100, "blkio_write_ops": 9}}
-    after = {
-        "mono_ns": 2_000_000_000,
-        "counters": {"cpu_usage_ns": 1_000_000_000, "net_rx_bytes": 300, "blkio_write_ops": 1},
-    }
-    out = formulas.rates(before, after)
+    before = {"cpu_usage_ns": 0, "net_rx_bytes": 100, "blkio_write_ops": 9}
+    after = {"cpu_usage_ns": 1_000_000_000, "net_rx_bytes": 300, "blkio_write_ops": 1}
+    assert formulas.rates(before, after, 0) == {}
+    out = formulas.rates(before, after, 2_000_000_000)
     assert out["cpu_percent"] == 50.0
     assert out["net_rx_bytes_per_second"] == 100.0
     assert "blkio_write_ops_per_second" not in out  # reset: no rate rather than a negative one
@@ -95,7 +93,15 @@ def test_influx_line_protocol():
     assert "cpu_usage_ns=2500000000i" in fields
     assert "cpu_percent=50.0" in fields
     assert "memory_limit_bytes" not in fields  # unknown/unlimited left out
-    assert stamp == "1700000000000000000"
+    assert stamp == "1700000000250000000"  # seconds since the epoch -> nanoseconds
+
+
+def test_prometheus_timestamps_in_milliseconds_on_request():
+    plain = exposition.to_prometheus([sample("web")])
+    stamped = exposition.to_prometheus([sample("web")], timestamps=True)
+    assert " 1700000000250\n" not in plain
+    series = [line for line in stamped.splitlines() if not line.startswith("#")]
+    assert series and all(line.endswith(" 1700000000250") for line in series)
 
 
 def test_json_lines_round_trip():

@@ -6,9 +6,9 @@ import pytest
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import errors
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import (
-    influx_lines,
     prometheus_name,
-    prometheus_text,
+    to_influx,
+    to_prometheus,
 )
 
 CLASSES = [(1, "permanent"), (2, "permanent"), (3, "degraded"), (4, "transient"), (5, "transient")]
@@ -47,8 +47,8 @@ def test_prometheus_names_are_gostats_names():
     assert prometheus_name("node.clientstats.active.lsass_out") == "isilon_stat_node_clientstats_active_lsass_out"
 
 
-def test_prometheus_text_format():
-    text = prometheus_text(
+def test_to_prometheus_format():
+    text = to_prometheus(
         [
             sample("cluster.cpu.user.avg", 214, cluster="prod"),
             sample("cluster.protostats.nfs", 40.5, "op_rate", cluster="prod", op_name="read", class_name="read"),
@@ -68,8 +68,8 @@ def test_prometheus_text_format():
     assert all(sample_line.match(line) for line in lines if not line.startswith("#"))
 
 
-def test_influx_lines_group_fields_and_escape():
-    lines = influx_lines(
+def test_to_influx_groups_fields_and_escapes():
+    text = to_influx(
         [
             sample("cluster.cpu.user.avg", 214, cluster="prod"),
             sample("cluster.protostats.nfs", 40.5, "op_rate", cluster="prod", op_name="read"),
@@ -77,12 +77,41 @@ def test_influx_lines_group_fields_and_escape():
             sample("node.ifs.heat.lock", 1.5, cluster="prod", node="3", path="/ifs/my dir,x=1"),
         ]
     )
-    assert lines == [
-        "cluster.cpu.user.avg,cluster=prod value=214.0 1700000000000000000",
-        "cluster.protostats.nfs,cluster=prod,op_name=read op_rate=40.5,op_count=1200.0 1700000000000000000",
-        "node.ifs.heat.lock,cluster=prod,node=3,path=/ifs/my\\ dir\\,x\\=1 value=1.5 1700000000000000000",
-    ]
+    assert text == (
+        "cluster.cpu.user.avg,cluster=prod value=214.0 1700000000000000000\n"
+        "cluster.protostats.nfs,cluster=prod,op_name=read op_rate=40.5,op_count=1200.0 1700000000000000000\n"
+        "node.ifs.heat.lock,cluster=prod,node=3,path=/ifs/my\\ dir\\,x\\=1 value=1.5 1700000000000000000\n"
+    )
 
 
-def test_influx_skips_non_finite():
-    assert influx_lines([sample("k", float("nan"))]) == []
+def test_encoders_say_nothing_for_nothing():
+    assert to_influx([sample("k", float("nan"))]) == ""
+    assert to_influx([]) == ""
+    assert to_prometheus([]) == ""
+
+
+def test_prometheus_timestamps_are_milliseconds():
+    text = to_prometheus([sample("cluster.cpu.user.avg", 1, cluster="c")], timestamps=True)
+    assert text.endswith('isilon_stat_cluster_cpu_user_avg{cluster="c"} 1 1700000000000\n')
+
+
+def test_errors_carry_the_shared_kinds():
+    from ansible_collections.quadstats.stack.plugins.module_utils import errors as shared  # noqa: PLC0415
+
+    exc = errors.OneFSUnknownKeyError(["a.b"])
+    assert isinstance(exc, shared.QuadstatsError)
+    assert exc.kind == shared.KIND_NOT_FOUND
+    assert errors.OneFSError("x", 403, shared.KIND_PERMISSION).to_dict(key="k") == {
+        "kind": "permission",
+        "message": "x",
+        "status": 403,
+        "key": "k",
+    }
+
+
+def test_forbidden_message_drops_the_query():
+    target = "/platform/1/statistics/current?devid=all" + "&key=node.load.1min" * 400
+    message = errors.forbidden_message("u", "h", 8080, target)
+    assert "/platform/1/statistics/current " in message
+    assert "key=" not in message
+    assert len(message) < 300

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import OneFSResponseError
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import OneFSError
 
 KEYS = json.loads((Path(__file__).parents[2] / "harness" / "onefs_simulator" / "statistics-keys.json").read_text())
 META = {k["key"]: k for k in KEYS["keys"]}
@@ -58,7 +58,7 @@ def test_parse_key_list_and_split_known():
 
 
 def test_parse_key_list_rejects_other_payloads():
-    with pytest.raises(OneFSResponseError):
+    with pytest.raises(OneFSError, match="no 'keys' list"):
         md.parse_key_list({"errors": [{"message": "x"}]})
 
 

@@ -125,6 +125,11 @@ def test_degraded_kept_and_flagged_when_included(decoded):
     assert xfers["value"] == 5120.5
     (err,) = [e for e in errors if e["key"] == "cluster.disk.xfers.rate"]
     assert (err["code"], err["kind"], err["kept"]) == (3, "degraded", True)
+    # the shared error shape: kind and message first; no node or devid for a cluster-scoped key
+    assert list(err)[:2] == ["kind", "message"]
+    assert err["message"].startswith("degraded result")
+    assert "node" not in err
+    assert "devid" not in err
 
 
 def test_degraded_dropped_when_excluded():
@@ -138,7 +143,7 @@ def test_transient_and_permanent_rows_give_no_sample(decoded):
     samples, errors = decoded
     assert not by(samples, "node.open.files")
     assert not by(samples, "node.sensor.volt.volts.nv1Vcur")
-    kinds = {e["key"]: (e["code"], e["kind"], e["node"], e["devid"]) for e in errors}
+    kinds = {e["key"]: (e["code"], e["kind"], e.get("node"), e.get("devid")) for e in errors}
     assert kinds["node.open.files"] == (4, "transient", 4, 5)
     assert kinds["node.sensor.volt.volts.nv1Vcur"] == (9, "permanent", 4, 5)
 

@@ -22,10 +22,14 @@ ROLE = ROOT / "roles" / "stats_collector"
 GOLDEN = HERE / "golden"
 CANARY = "glc_canary-not-a-real-token-4711"
 
-# Host facts the role gets from podman_host and the journal stat at run time.
+# Host facts the role gets from podman_host (podman_host_facts) and the journal stat at run time.
 HOST = {
-    "podman_host_user": "quadstats",
-    "podman_host_home": "/home/quadstats",
+    "podman_host_facts": {
+        "user": "quadstats",
+        "home": "/home/quadstats",
+        "quadlet_dir": "/home/quadstats/.config/containers/systemd",
+        "credentials_dir": "/var/lib/quadstats/quadstats",
+    },
     "stats_collector_instance": "monitor-01",
     "stats_collector__journal_mounts": ["/var/log/journal", "/run/log/journal"],
 }

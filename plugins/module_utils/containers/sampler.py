@@ -2,36 +2,37 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One collection over selected containers: cgroup-direct fast path, engine API as fallback.
 
-Used by the module (on the container host), the lookup (on the controller) and the exporter.
+Used by the module (on the container host), the lookup (on the controller) and, next, the exporter
+daemon. A collection costs one list request (podman's list carries state, PID and start time) plus
+file reads; the only per-container requests are Docker's inspects (its list has no PID) and the
+compat stats of the API path on Docker.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import api_parse, cgroup_parse
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import METRIC_GROUPS, CgroupReader
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (
+    ContainerError,
     ContainerGone,
-    ContainerStatsError,
-    EngineApiError,
+    InvalidOption,
+    NotOwnCgroup,
+    StatsUnavailable,
     UnknownContainer,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_GONE, KIND_PERMISSION, error_dict
 
 SOURCES = ("auto", "cgroup", "api")
-
-
-class NotOwnCgroup(ContainerStatsError):
-    """The container's process is not in a cgroup of its own; only the engine API can tell."""
-
-
-class StatsUnavailable(ContainerStatsError):
-    """The engine refused the statistics of a running container (e.g. rootless on cgroup v1)."""
-
-
 ALL_METRICS = (*METRIC_GROUPS, "state")
 _PREFIXES = {"cpu": "cpu_", "memory": "memory_", "network": "net_", "blkio": "blkio_", "pids": "pids_"}
+# What the "state" group adds to a running container's sample, from the engine's list (or inspect).
+STATE_FIELDS = ("restart_count", "oom_killed", "started_at")
+
+log = logging.getLogger("quadstats.containers")
 
 
 def check_metrics(metrics):
@@ -39,10 +40,21 @@ def check_metrics(metrics):
     metrics = list(metrics) if metrics else list(ALL_METRICS)
     bad = [m for m in metrics if m not in ALL_METRICS]
     if bad:
-        raise ContainerStatsError(
-            "unknown metric group(s) {}; choose from {}".format(", ".join(bad), ", ".join(ALL_METRICS))
+        raise InvalidOption(
+            "metrics", "unknown metric group(s) {}; choose from {}".format(", ".join(bad), ", ".join(ALL_METRICS))
         )
     return metrics
+
+
+def check_sample_seconds(value):
+    """``sample_seconds`` as a number >= 0."""
+    try:
+        seconds = float(value or 0)
+    except (TypeError, ValueError):
+        raise InvalidOption("sample_seconds", f"must be a number of seconds, 0 or more (got {value!r})") from None
+    if seconds < 0:
+        raise InvalidOption("sample_seconds", f"must be 0 or more (got {value!r})")
+    return seconds
 
 
 def keep_groups(values, metrics):
@@ -86,24 +98,43 @@ def select(engine, running, containers=None, labels=None):
     return chosen, not_running
 
 
-class Collector:
-    """Samples containers of one engine. ``source``: auto (cgroup when readable, else API),
-    cgroup (fail per container when not readable), api."""
+def _label(ref):
+    return ref.get("name") or ref["id"]
+
+
+class ContainerSampler:
+    """Samples the containers of one engine. ``source``: auto (cgroup when readable, else API),
+    cgroup (fail when a container's cgroup is not readable), api.
+
+    Keeps one cache, the cgroup location of each container (checked against its PID); entries of
+    containers that are no longer running are dropped at every :meth:`collect`.
+    """
 
     def __init__(self, engine, source="auto", metrics=None, mounts=(), reader=None):
         if source not in SOURCES:
-            raise ContainerStatsError("source must be one of {} (got {!r})".format(", ".join(SOURCES), source))
+            raise InvalidOption("source", "must be one of {} (got {!r})".format(", ".join(SOURCES), source))
         self.engine = engine
         self.source = source
         self.metrics = check_metrics(metrics)
         self.stat_groups = tuple(m for m in self.metrics if m in METRIC_GROUPS)
         self.mounts = list(mounts or ())
         self.reader = reader
-        if self.reader is None and source != "api" and getattr(engine, "local", False):
+        if self.reader is None and source != "api" and engine.local:
             self.reader = CgroupReader()
         if source == "cgroup" and (self.reader is None or not self.reader.available()):
-            raise ContainerStatsError("source=cgroup needs a local engine and a mounted cgroup filesystem")
+            raise InvalidOption("source", "cgroup needs a local engine and a mounted cgroup filesystem")
         self._locations = {}
+
+    def cache_sizes(self):
+        """Entries per cache (for daemons and tests: they must not grow with container churn)."""
+        return {"cgroup_locations": len(self._locations)}
+
+    def prune(self, running_ids):
+        """Forget the cgroup locations of containers not in ``running_ids``."""
+        keep = set(running_ids)
+        for ident in [i for i in self._locations if i not in keep]:
+            del self._locations[ident]
+            log.debug("forgot the cgroup location of container %s (no longer running)", ident)
 
     def _base(self, ref, source):
         return {
@@ -114,16 +145,21 @@ class Collector:
             "labels": api_parse.series_labels(ref),
             "source": source,
             "state": "running",
-            "timestamp_ns": time.time_ns(),
-            "mono_ns": time.monotonic_ns(),
+            "timestamp": time.time(),
         }
 
     def _pid(self, ref):
         if not ref.get("pid"):
-            found = self.engine.inspect(ref["id"])
+            # Docker's list has no PID: one inspect, which also carries the state fields.
+            try:
+                found = self.engine.inspect(ref["id"])
+            except UnknownContainer:
+                raise ContainerGone(_label(ref), "removed after it was listed") from None
             if not found.get("pid"):
-                raise ContainerGone(ref.get("name") or ref["id"], "not running (state {})".format(found.get("state")))
+                raise ContainerGone(_label(ref), "not running (state {})".format(found.get("state")))
             ref["pid"] = found["pid"]
+            for key in STATE_FIELDS:
+                ref[key] = found.get(key)
         return ref["pid"]
 
     def _cgroup_sample(self, ref):
@@ -134,8 +170,8 @@ class Collector:
             if ref["id"] not in location["path"]:
                 # e.g. rootless podman on cgroup v1 or --cgroups=disabled: the process sits in a
                 # cgroup shared with other processes, whose numbers are not the container's.
-                name = ref.get("name") or ref["id"]
-                raise NotOwnCgroup(f"container {name} has no cgroup of its own (its process is in {location['path']})")
+                path = location["path"]
+                raise NotOwnCgroup(f"container {_label(ref)} has no cgroup of its own (its process is in {path})")
             location["pid"] = pid
             self._locations[ref["id"]] = location
         sample = self._base(ref, "cgroup-v" + str(location["version"]))
@@ -152,21 +188,19 @@ class Collector:
 
     def _api_samples(self, refs):
         out = {}
-        if not refs:
-            return out
-        if self.engine.kind == "podman" and self.engine.local:
+        swapped = self.engine.network_swapped
+        if self.engine.stats_api == "libpod":
             try:
                 entries = self.engine.libpod_stats([r["id"] for r in refs])
-            except EngineApiError as exc:
-                for ref in refs:
-                    out[ref["id"]] = StatsUnavailable(f"{ref.get('name') or ref['id']}: {exc}")
-                return out
+            except ContainerError as exc:
+                return {ref["id"]: StatsUnavailable(f"{_label(ref)}: {exc}") for ref in refs}
             for ref in refs:
                 entry = entries.get(ref["id"])
                 if entry is None:
-                    out[ref["id"]] = ContainerGone(ref.get("name") or ref["id"], "not running any more")
+                    out[ref["id"]] = ContainerGone(_label(ref), "not running any more")
                     continue
-                out[ref["id"]] = self._api_sample(ref, "api-libpod", api_parse.values_from_libpod_stats(entry))
+                values = api_parse.values_from_libpod_stats(entry, swapped)
+                out[ref["id"]] = self._api_sample(ref, "api-libpod", values)
             return out
         for ref in refs:
             try:
@@ -174,10 +208,11 @@ class Collector:
             except ContainerGone as exc:
                 out[ref["id"]] = exc
                 continue
-            except EngineApiError as exc:
-                out[ref["id"]] = StatsUnavailable(f"{ref.get('name') or ref['id']}: {exc}")
+            except ContainerError as exc:
+                out[ref["id"]] = StatsUnavailable(f"{_label(ref)}: {exc}")
                 continue
-            out[ref["id"]] = self._api_sample(ref, "api-compat", api_parse.values_from_compat_stats(payload))
+            values = api_parse.values_from_compat_stats(payload, swapped)
+            out[ref["id"]] = self._api_sample(ref, "api-compat", values)
         return out
 
     def _api_sample(self, ref, source, values):
@@ -188,9 +223,11 @@ class Collector:
         sample["gauges"] = keep_groups(gauges, self.stat_groups)
         return sample
 
-    def sample(self, refs):
-        """One sample per ref: {id: sample dict, ContainerGone or StatsUnavailable}."""
+    def read(self, refs):
+        """Read once: ({id: sample or ContainerGone/StatsUnavailable}, {id: monotonic ns of the read});
+        rates between two reads are ``formulas.rates(counters, counters, ns between the reads)``."""
         out = {}
+        mono = {}
         api_refs = []
         for ref in refs:
             if self.reader is None or self.source == "api":
@@ -198,73 +235,89 @@ class Collector:
                 continue
             try:
                 out[ref["id"]] = self._cgroup_sample(ref)
+                mono[ref["id"]] = time.monotonic_ns()
             except ContainerGone as exc:
                 out[ref["id"]] = exc
-            except (PermissionError, NotOwnCgroup):
+                self._locations.pop(ref["id"], None)
+            except (PermissionError, NotOwnCgroup) as exc:
+                if self.source == "cgroup" and isinstance(exc, PermissionError):
+                    raise ContainerError(
+                        f"container {_label(ref)}: {exc}; read cgroups as the engine's user (become_user) "
+                        "or use source=auto to fall back to the engine API",
+                        kind=KIND_PERMISSION,
+                    ) from None
                 if self.source == "cgroup":
                     raise
+                log.debug("container %s: cgroup not readable (%s); asking the engine API", _label(ref), exc)
                 api_refs.append(ref)
-        out.update(self._api_samples(api_refs))
+        if api_refs:
+            out.update(self._api_samples(api_refs))
+            now = time.monotonic_ns()
+            mono.update((ref["id"], now) for ref in api_refs)
         if "state" in self.metrics:
             for ref in refs:
                 sample = out.get(ref["id"])
                 if isinstance(sample, dict):
                     self._add_state(ref, sample)
-        return out
+        return out, mono
+
+    def sample(self, refs):
+        """One sample per ref: {id: sample dict, ContainerGone or StatsUnavailable}."""
+        return self.read(refs)[0]
 
     def _add_state(self, ref, sample):
-        if ref.get("restart_count") is None:
+        if "restart_count" not in ref:
+            # A Docker compat list entry read through the API path: its list has no state details.
             try:
                 found = self.engine.inspect(ref["id"])
             except UnknownContainer:
-                return
-            for key in ("restart_count", "oom_killed", "started_at"):
+                found = {}
+            for key in STATE_FIELDS:
                 ref[key] = found.get(key)
         sample["gauges"]["restart_count"] = ref.get("restart_count")
         sample["oom_killed"] = ref.get("oom_killed")
         sample["started_at"] = ref.get("started_at")
 
     def collect(self, containers=None, labels=None, sample_seconds=0, sleep=time.sleep):
-        """Discover, sample (twice with rates when ``sample_seconds`` > 0) and shape the result."""
+        """Discover, sample (twice with rates when ``sample_seconds`` > 0): a list of samples."""
+        sample_seconds = check_sample_seconds(sample_seconds)
         running = self.engine.list_running()
+        self.prune(ref["id"] for ref in running)
         refs, not_running = select(self.engine, running, containers, labels)
-        first = self.sample(refs)
-        second = None
-        if sample_seconds and sample_seconds > 0:
+        first, mono_first = self.read(refs)
+        second = mono_second = None
+        if sample_seconds > 0:
             sleep(sample_seconds)
-            alive = [r for r in refs if isinstance(first.get(r["id"]), dict)]
-            second = self.sample(alive)
+            second, mono_second = self.read([r for r in refs if isinstance(first.get(r["id"]), dict)])
         results = []
-        gone = []
         for ref in refs:
-            one = first.get(ref["id"])
-            two = second.get(ref["id"]) if second is not None else None
-            if isinstance(one, ContainerGone) or isinstance(two, ContainerGone):
-                reason = str(one if isinstance(one, ContainerGone) else two)
-                entry = one if isinstance(one, dict) else self._base(ref, "none")
-                entry = dict(entry, state="gone", reason=reason, rates={})
-                entry.setdefault("counters", {})
-                entry.setdefault("gauges", {})
-                gone.append(ref.get("name") or ref["id"])
-                results.append(entry)
-                continue
-            if isinstance(one, StatsUnavailable) or isinstance(two, StatsUnavailable):
-                reason = str(one if isinstance(one, StatsUnavailable) else two)
-                entry = one if isinstance(one, dict) else self._base(ref, "none")
-                entry = dict(entry, reason=reason, rates={})
+            ident = ref["id"]
+            one = first.get(ident)
+            two = second.get(ident) if second is not None else None
+            failure = next((s for s in (one, two) if isinstance(s, ContainerError)), None)
+            if failure is not None:
+                entry = dict(one if isinstance(one, dict) else self._base(ref, "none"), rates={})
+                entry["error"] = failure.to_dict()
+                if failure.kind == KIND_GONE:
+                    entry["state"] = "gone"
                 entry.setdefault("counters", {})
                 entry.setdefault("gauges", {})
                 results.append(entry)
-                continue
-            if second is not None:
-                two["rates"] = rates(one, two)
+            elif two is not None:
+                two["rates"] = rates(one["counters"], two["counters"], mono_second[ident] - mono_first[ident])
                 results.append(two)
             else:
                 one["rates"] = {}
                 results.append(one)
         for ref in not_running:
             entry = self._base(ref, "none")
-            entry.update(state=ref.get("state") or "stopped", reason="not running", counters={}, gauges={}, rates={})
-            gone.append(ref.get("name") or ref["id"])
+            state = ref.get("state") or "stopped"
+            entry.update(state=state, counters={}, gauges={}, rates={})
+            entry["error"] = error_dict(KIND_GONE, f"container {_label(ref)}: not running (state {state})")
             results.append(entry)
-        return {"containers": results, "gone": gone}
+        return results
+
+
+def gone_names(samples):
+    """Names (or ids) of the sampled containers that were not running or went away."""
+    return [s.get("name") or s["id"] for s in samples if s.get("state") != "running"]

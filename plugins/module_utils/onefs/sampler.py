@@ -1,0 +1,201 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One reading of OneFS statistics over a :class:`PapiClient`: what modules, the lookup and the exporter share.
+
+Unknown keys are detected up front from cached metadata (one bad key never sinks the query),
+per-row errors are classified (degraded kept and flagged, transient 4-8 skipped this cycle,
+permanent 1/2/9/10 not queried again until the client's next refresh). When the rows disagree
+with the cached node map (a node went down or came back, an LNN changed), the identity is read
+again in the same cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
+    KIND_DEGRADED,
+    KIND_NOT_FOUND,
+    KIND_PERMANENT,
+)
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import metadata as md
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs import quotas as qt
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import (
+    UNKNOWN_KEY_CODE,
+    key_error,
+    unknown_keys_message,
+)
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import LOGGER_NAME
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import rows_to_samples
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import summary_samples
+
+CLUSTER_FIELDS = ("name", "version", "guid", "nodes_up", "nodes_down")
+
+
+def parse_nodes(nodes):
+    """``'all'``/None → None (every node); otherwise a set of LNNs (ints)."""
+    if nodes is None:
+        return None
+    if isinstance(nodes, (str, int)):
+        nodes = [nodes]
+    out = set()
+    for item in nodes:
+        if isinstance(item, str) and item.strip().lower() == "all":
+            return None
+        try:
+            out.add(int(item))
+        except (TypeError, ValueError):
+            raise ValueError(f"nodes must be 'all' or a list of node LNNs (integers), got {item!r}") from None
+    return out
+
+
+def node_map_disagrees(identity, rows):
+    """Why ``rows`` contradict the identity's node map (a short reason), or None when they agree.
+
+    Node rows from a devid the map does not know, under another LNN, or from a node it has as
+    down; an up node without any row while other nodes answered; a cluster value degraded
+    (some node input missing) while the map has every node up.
+    """
+    lnn_of = {n["devid"]: n["lnn"] for n in identity["nodes"]}
+    up = {n["devid"] for n in identity["nodes"] if n["is_up"]}
+    answered = set()
+    degraded_cluster = False
+    for row in rows:
+        devid = row.get("devid") or 0
+        if not devid:
+            degraded_cluster = degraded_cluster or row.get("error_code") == 3
+            continue
+        if devid not in lnn_of:
+            return f"rows from unknown devid {devid}"
+        node = row.get("node")
+        if node is not None and node != lnn_of[devid]:
+            return f"devid {devid} answers as LNN {node}, not {lnn_of[devid]}"
+        if devid not in up:
+            return f"devid {devid} answers but is down in the node map"
+        answered.add(devid)
+    if answered and up - answered:
+        return "no rows from devid(s) " + ", ".join(str(d) for d in sorted(up - answered))
+    if degraded_cluster and not identity["nodes_down"]:
+        return "cluster values degraded while every node is up in the node map"
+    return None
+
+
+class OneFSSampler:
+    """Reads statistics keys from one cluster; keep one per client for a long-running exporter."""
+
+    def __init__(
+        self, client, include_degraded=False, nodes=None, preserve_case=False, cluster_label=None, *, devid_label=False
+    ):
+        self.client = client
+        self.devid_label = devid_label
+        self.include_degraded = include_degraded
+        self.nodes = parse_nodes(nodes)
+        self.preserve_case = preserve_case
+        self.cluster_label = cluster_label
+        self.permanent = {}  # (key, devid) -> error dict, until the client's next refresh
+        self._generation = client.generation
+        self._unexplained = None
+        self._log = logging.getLogger(LOGGER_NAME)
+
+    def identity(self):
+        return self.client.cluster_identity()
+
+    def label(self):
+        """The ``cluster`` label value of this cluster's samples."""
+        return self._label(self.identity())
+
+    def _label(self, identity):
+        if self.cluster_label:
+            return self.cluster_label
+        name = identity.get("name") or self.client.host
+        return name if self.preserve_case else name.lower()
+
+    def _follow_refresh(self):
+        """Permanent errors were learned from the cluster as it was: forget them when the client refreshes."""
+        if self._generation != self.client.generation:
+            self._generation = self.client.generation
+            self.permanent.clear()
+
+    def _skippable(self, key, up_devids):
+        if (key, 0) in self.permanent:
+            return True
+        return bool(up_devids) and all((key, d) in self.permanent for d in up_devids)
+
+    def collect(self, keys):
+        """One reading: the list of samples (see :meth:`read` for errors and cluster identity)."""
+        return self.read(keys)["stats"]
+
+    def read(self, keys):
+        """One reading. Returns a dict: cluster, stats, errors, unknown_keys, suggestions, skipped_keys,
+        metadata, requests."""
+        start_requests = self.client.requests
+        identity = self.identity()
+        metas, unknown, hints = self.client.key_metadata(keys)
+        self._follow_refresh()
+        up_devids = [n["devid"] for n in identity["nodes"] if n["is_up"]]
+        if self.permanent:
+            wanted = [k for k in keys if k in metas and not self._skippable(k, up_devids)]
+            chosen = set(wanted)
+            skipped = [k for k in keys if k in metas and k not in chosen]
+        else:
+            wanted = [k for k in keys if k in metas]
+            skipped = []
+        rows, rejected = self.client.current(wanted) if wanted else ([], [])
+        self._follow_refresh()
+        reason = node_map_disagrees(identity, rows)
+        if reason and reason != self._unexplained:
+            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
+            identity = self.client.cluster_identity(refresh=True)
+            # A disagreement a fresh identity does not explain is not re-read every cycle.
+            self._unexplained = node_map_disagrees(identity, rows)
+        elif not reason:
+            self._unexplained = None
+        if rejected:
+            unknown = unknown + [k for k in rejected if k not in unknown]
+            for key in rejected:
+                hints.setdefault(key, [])
+        units = {k: m.get("units") for k, m in metas.items()}
+        samples, errors = rows_to_samples(
+            rows,
+            units,
+            self._label(identity),
+            md.devid_to_lnn(identity),
+            include_degraded=self.include_degraded,
+            nodes=self.nodes,
+            devid_label=self.devid_label,
+        )
+        for err in errors:
+            if err["kind"] == KIND_PERMANENT:
+                self.permanent[(err["key"], err.get("devid") or 0)] = err
+        for key in unknown:
+            meaning = unknown_keys_message([key], hints)
+            errors.append(key_error(KIND_NOT_FOUND, meaning, key, code=UNKNOWN_KEY_CODE, name=UNKNOWN_KEY_CODE))
+        if self._log.isEnabledFor(logging.DEBUG):
+            self._log.debug(
+                "OneFS %s: %d samples, %d errors (%d degraded), %d unknown keys",
+                self.client.host,
+                len(samples),
+                len(errors),
+                sum(1 for e in errors if e["kind"] == KIND_DEGRADED),
+                len(unknown),
+            )
+        return {
+            "cluster": {name: identity.get(name) for name in CLUSTER_FIELDS},
+            "stats": samples,
+            "errors": errors,
+            "unknown_keys": unknown,
+            "suggestions": {k: hints.get(k, []) for k in unknown},
+            "skipped_keys": skipped,
+            "metadata": metas,
+            "requests": self.client.requests - start_requests,
+        }
+
+    def read_summary(self, kind):
+        """Samples of one summary kind (``protocol``, ``client``, ``drive``): ``node.summary.<kind>``."""
+        label = self._label(self.identity())
+        return summary_samples(kind, self.client.summary(kind), label)
+
+    def read_quotas(self, types=qt.DEFAULT_QUOTA_TYPES):
+        """Samples of every quota of ``types`` (goquotas' fields and labels, see ``quotas.py``)."""
+        label = self._label(self.identity())
+        return qt.quota_samples(self.client.quotas(types), label)

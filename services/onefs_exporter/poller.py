@@ -1,0 +1,273 @@
+# Copyright: quadstats.stack contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One thread per cluster: polls each stat group on its own interval through the OneFS core.
+
+Per cycle and stat group, the keys that are due are read with one ``OneFSSampler.read`` (the core
+batches them into the fewest ``statistics/current`` requests the URL limit allows). A group whose
+interval is ``*``/``*N`` schedules each key at N x its own metadata interval, so keys with the same
+interval travel together. The ``PapiClient`` lives as long as the poller: its session is reused and
+renewed, its identity, node map and metadata refreshed on the core's schedule.
+
+A failure marks the cluster down (``up`` 0, one log line per change of state), keeps its last good
+values until they expire and retries after ``min_update_interval``; other clusters are unaffected.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from itertools import groupby
+from operator import itemgetter
+
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
+    PER_KEY_METADATA_LIMIT,
+    PapiClient,
+)
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
+from ansible_collections.quadstats.stack.services.onefs_exporter.config import cluster_groups
+
+log = logging.getLogger("quadstats.exporter.onefs")
+# Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
+_NAME = itemgetter("name")
+CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
+
+
+class ClusterPoller:
+    """Polls one cluster until :meth:`stop`. ``publish(cluster_name, samples)`` gets fresh samples."""
+
+    def __init__(self, config, cluster, state, *, publish=None, clock=time.monotonic, wall=time.time):
+        self.config = config
+        self.cluster = cluster
+        self.state = state
+        self.publish = publish
+        self.clock = clock
+        self.wall = wall
+        self.groups = cluster_groups(config, cluster)
+        self._stop = threading.Event()
+        self._thread = None
+        self.client = None
+        self.sampler = None
+        self._requests_base = state.requests
+        self._renewals_base = state.renewals
+        self.key_intervals = {}  # (group, key) -> seconds
+        self.next_due = {}  # (group, key) | "summary:<kind>" | "quotas" -> clock time
+        self.cycles = 0
+        self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self):
+        self._thread = threading.Thread(target=self.run, name=f"onefs-{self.cluster.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, join_timeout=None):
+        self._stop.set()
+        if self._thread is not None and join_timeout is not None:
+            self._thread.join(join_timeout)
+
+    def join(self, timeout=None):
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def is_alive(self):
+        return self._thread is not None and self._thread.is_alive()
+
+    def connect(self):
+        """Create the PAPI client and the sampler (no request yet; the first cycle logs in)."""
+        c = self.cluster
+        self.client = PapiClient(
+            c.host,
+            c.port,
+            username=c.username,
+            password=c.password,
+            auth=c.auth,
+            validate_certs=c.verify,
+            ca_path=c.ca_file,
+            timeout=c.timeout,
+            retries=c.retries,
+            refresh_interval=self.config.refresh_interval,
+            sleep=self._stop.wait,
+        )
+        self.sampler = OneFSSampler(
+            self.client,
+            include_degraded=self.config.include_degraded,
+            preserve_case=c.preserve_case,
+            cluster_label=c.cluster_label,
+            devid_label=True,
+        )
+
+    def run(self):
+        try:
+            self.connect()
+            while not self._stop.is_set():
+                try:
+                    self.tick()
+                except Exception as exc:  # a bug in one cycle must not end the thread
+                    log.exception("cluster %s: unexpected error in a collection cycle", self.cluster.name)
+                    self._down(KIND_UNKNOWN, f"{type(exc).__name__}: {exc}")
+                self._stop.wait(max(0.0, self.next_wake() - self.clock()))
+        finally:
+            if self.client is not None:
+                self.client.close()
+
+    # ------------------------------------------------------------ scheduling
+    def next_wake(self):
+        return min(self.next_due.values(), default=self.clock() + self.config.min_update_interval)
+
+    def _sources(self):
+        """Every scheduled unit of work: (due key, group or None, kind)."""
+        for group in self.groups:
+            for key in group.keys:
+                yield (group.name, key), group, "stat"
+        for kind in self.cluster.summary:
+            yield "summary:" + kind, None, "summary"
+        if self.cluster.quotas:
+            yield "quotas", None, "quotas"
+
+    def tick(self):
+        """Collect everything that is due now; stop at the first cluster-level failure."""
+        now = self.clock()
+        self.cycles += 1
+        due_groups = {}
+        extra = []
+        for due_key, group, kind in self._sources():
+            if self.next_due.setdefault(due_key, now) > now:
+                continue
+            if kind == "stat":
+                due_groups.setdefault(group.name, (group, []))[1].append(due_key[1])
+            else:
+                extra.append((due_key, kind))
+        work = [("group", g, keys) for g, keys in due_groups.values()] + [(k, d, None) for d, k in extra]
+        if sum(len(keys) for _g, keys in due_groups.values()) > PER_KEY_METADATA_LIMIT:
+            work.insert(0, ("metadata", None, None))
+        for index, (kind, item, keys) in enumerate(work):
+            if self._stop.is_set():
+                return
+            if not self._run_one(kind, item, keys, now):
+                self._retry_later(work[index:])
+                return
+
+    def _retry_later(self, work):
+        """After a cluster-level failure, everything still due is tried again after min_update_interval."""
+        retry = self.clock() + self.config.min_update_interval
+        for kind, item, keys in work:
+            if kind == "group":
+                for key in keys:
+                    self.next_due[(item.name, key)] = retry
+            elif kind != "metadata":
+                self.next_due[item] = retry
+
+    def _schedule(self, due_key, interval, now, current=None):
+        """Next due time: one interval after the last one, or from now when that has passed already."""
+        current = self.clock() if current is None else current
+        nxt = self.next_due.get(due_key, now) + interval
+        if nxt <= current:
+            nxt = current + interval
+        self.next_due[due_key] = nxt
+
+    def _fetch(self, kind, item, keys, now):
+        """Read one unit of work; returns (duration source, {source: samples})."""
+        if kind == "group":
+            return "group:" + item.name, self._collect_group(item, keys, now)
+        if kind == "summary":
+            fresh = {item: self.sampler.read_summary(item.split(":", 1)[1])}
+            self._schedule(item, self.config.summary_interval, now)
+            return item, fresh
+        fresh = {"quotas": self.sampler.read_quotas(self.config.quota_types)}
+        self._schedule(item, self.config.quota_interval, now)
+        return "quotas", fresh
+
+    def _run_one(self, kind, item, keys, now):
+        """Do one unit of work; False after a cluster-level failure (the rest of the cycle waits)."""
+        start = self.clock()
+        try:
+            if kind == "metadata":
+                # Many keys at once: one paged key list, not one metadata request per key and group.
+                self.client.load_all_keys()
+                return True
+            source, fresh = self._fetch(kind, item, keys, now)
+        except QuadstatsError as exc:
+            self._account()
+            self.state.count_error(exc.kind)
+            if exc.kind in CLUSTER_KINDS:
+                self._down(exc.kind, str(exc))
+                return False
+            # Not the cluster as a whole (an endpoint missing, an API error): try again soon.
+            what = "group:" + item.name if kind == "group" else item  # item is the source name otherwise
+            if self._partial.get(what) != exc.kind:
+                log.warning("cluster %s: %s failed (%s): %s", self.cluster.name, what, exc.kind, exc)
+                self._partial[what] = exc.kind
+            self._retry_later([(kind, item, keys)])
+            return True
+        self._account()
+        if self._partial.pop(source, None) is not None:
+            log.info("cluster %s: %s works again", self.cluster.name, source)
+        self.state.record_duration(source, self.clock() - start)
+        self.state.put(fresh, self._lifetime)
+        if kind == "quotas":
+            self.state.quotas_success = (self.sampler.label(), self.wall())
+        self._up()
+        if self.publish is not None:
+            samples = [s for batch in fresh.values() for s in batch]
+            if samples:
+                self.publish(self.cluster.name, samples)
+        return True
+
+    def _collect_group(self, group, keys, now):
+        reading = self.sampler.read(keys)
+        metas = reading["metadata"]
+        self.state.describe(metas)
+        minimum = self.config.min_update_interval
+        fresh = {}
+        # Rows come key by key: group runs of one name (C-level), joining runs if a key comes back.
+        for name, run in groupby(reading["stats"], _NAME):
+            if name in fresh:
+                fresh[name].extend(run)
+            else:
+                fresh[name] = list(run)
+        for err in reading["errors"]:
+            self.state.count_error(err["kind"])
+        current = self.clock()
+        for key in keys:
+            meta = metas.get(key)
+            if meta is None:  # unknown key: the core looks it up again at its next refresh
+                interval = self.config.refresh_interval
+            else:
+                interval = group.interval.for_key(meta.get("interval"), minimum)
+            self.key_intervals[key] = interval
+            self._schedule((group.name, key), interval, now, current)
+        return fresh
+
+    def _lifetime(self, source):
+        mult = self.config.expiry_multiplier
+        if source == "quotas":
+            return mult * self.config.quota_interval
+        if source.startswith("summary:"):
+            return mult * self.config.summary_interval
+        return mult * self.key_intervals.get(source, self.config.min_update_interval)
+
+    # ------------------------------------------------------------ state
+    def _account(self):
+        client = self.client
+        self.state.requests = self._requests_base + client.requests
+        self.state.renewals = self._renewals_base + max(0, client.logins - 1)
+
+    def _up(self):
+        state = self.state
+        state.last_success = self.wall()
+        if not state.up:
+            if state.failure is not None:
+                log.warning("cluster %s: collecting again (was down: %s)", self.cluster.name, state.failure[0])
+            else:
+                log.info("cluster %s: collecting from %s:%s", self.cluster.name, self.cluster.host, self.cluster.port)
+            state.up = 1
+            state.failure = None
+
+    def _down(self, kind, message):
+        state = self.state
+        if state.up or state.failure is None or state.failure[0] != kind:
+            log.error("cluster %s: collection failed (%s): %s", self.cluster.name, kind, message)
+        state.up = 0
+        state.failure = (kind, message)

@@ -1,0 +1,49 @@
+"""Fixtures: OneFS simulators on real time, the exporter as a real subprocess, config files."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from onefs_exporter_helpers import PASSWORD, USER, ExporterProcess
+
+from harness.onefs_simulator import OneFSSimulator
+
+
+@pytest.fixture
+def sim_factory():
+    started = []
+
+    def make(**kwargs):
+        opts = {"seed": 11, "nodes": 3, "password": PASSWORD, "username": USER}
+        opts.update(kwargs)
+        sim = OneFSSimulator(**opts).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def password_file(tmp_path):
+    path = tmp_path / "onefs.password"
+    path.write_text(PASSWORD + "\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def exporter_factory(tmp_path):
+    procs = []
+
+    def make(config):
+        path = tmp_path / f"exporter-{len(procs)}.yml"
+        path.write_text(yaml.safe_dump(config))
+        proc = ExporterProcess(path, tmp_path / f"exporter-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield make
+    for proc in procs:
+        proc.stop()
