@@ -35,6 +35,7 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import snappy  # noqa: E402
 import yaml  # noqa: E402
+from harness.backend_service import wait_healthy  # noqa: E402
 from harness.timescaledb import TimescaleDB, free_tcp_port  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
 
@@ -105,16 +106,8 @@ def start_service(db, dbname, port, workdir):
     proc = subprocess.Popen(
         [sys.executable, "-m", "ansible_collections.quadstats.stack.services.backend", "--config", str(cfg)], env=env
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("service did not start")
-        time.sleep(0.2)
+    wait_healthy(f"http://127.0.0.1:{port}", alive=lambda: None if proc.poll() is None else "exited")
+    return proc
 
 
 def bench_journal(db, dbname, base, rows, batch):

@@ -28,6 +28,7 @@ sys.path[:0] = [str(ROOT / ".venv"), str(ROOT / "tests")]
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
+from harness.backend_service import wait_healthy  # noqa: E402
 from harness.telegram_standin import TelegramStandIn  # noqa: E402
 from harness.timescaledb import TimescaleDB, free_tcp_port  # noqa: E402
 
@@ -67,16 +68,7 @@ def main():
         module = "ansible_collections.quadstats.stack.services.backend"
         proc = subprocess.Popen([sys.executable, "-m", module, "--config", str(workdir / "backend.yml")], env=env)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("service did not start")
-            time.sleep(0.2)
+        wait_healthy(base)
         with psycopg.connect(db.dsn("bench"), autocommit=True) as conn:
             conn.execute("INSERT INTO ingest_tokens (token_sha256, host) VALUES (%s, '*')", (token_hash(TOKEN),))
         latencies = measure(base, standin, args)

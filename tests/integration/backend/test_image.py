@@ -7,7 +7,6 @@ the service, not the dev venv's versions.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import httpx
@@ -17,6 +16,7 @@ import yaml
 from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.backend_service import wait_healthy
 from harness.services_image import build_services_image
 from harness.trixie_container import TrixieContainer, free_tcp_port
 
@@ -55,16 +55,7 @@ def image_service(settings_data, tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert box.state() == "running", box.logs()
-            assert time.monotonic() < deadline, box.logs()
-            time.sleep(0.3)
+        wait_healthy(base, alive=lambda: None if box.state() == "running" else box.logs())
         yield box, base
     finally:
         box.stop()
