@@ -35,26 +35,26 @@ def image_service(settings_data, tmp_path):
     os.chown(secret, IMAGE_UID, IMAGE_UID)
     config = {**settings_data, "listen": {"host": "127.0.0.1", "port": port}}
     config["database"] = {**config["database"], "password_file": "/run/secrets/db-password"}
-    (box.dir / "backend.yml").write_text(yaml.safe_dump(config))
-    (box.dir / "backend.yml").chmod(0o644)
-    box.dir.chmod(0o755)  # the image's user reads the mounted files
-    box.run(
-        [
-            "-v",
-            f"{box.dir / 'backend.yml'}:/etc/quadstats/backend.yml:ro",
-            "-v",
-            f"{secret}:/run/secrets/db-password:ro",
-        ],
-        [
-            "python3",
-            "-m",
-            "ansible_collections.quadstats.stack.services.backend",
-            "--config",
-            "/etc/quadstats/backend.yml",
-        ],
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
+    try:  # from here on, stop() removes whatever exists
+        (box.dir / "backend.yml").write_text(yaml.safe_dump(config))
+        (box.dir / "backend.yml").chmod(0o644)
+        box.dir.chmod(0o755)  # the image's user reads the mounted files
+        box.run(
+            [
+                "-v",
+                f"{box.dir / 'backend.yml'}:/etc/quadstats/backend.yml:ro",
+                "-v",
+                f"{secret}:/run/secrets/db-password:ro",
+            ],
+            [
+                "python3",
+                "-m",
+                "ansible_collections.quadstats.stack.services.backend",
+                "--config",
+                "/etc/quadstats/backend.yml",
+            ],
+        )
+        base = f"http://127.0.0.1:{port}"
         wait_healthy(base, alive=lambda: None if box.state() == "running" else box.logs())
         yield box, base
     finally:
