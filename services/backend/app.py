@@ -13,10 +13,15 @@ from datetime import UTC, datetime
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from psycopg_pool import AsyncConnectionPool
 
-from ansible_collections.quadstats.stack.services.backend import migrations
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNREACHABLE, QuadstatsError
+from ansible_collections.quadstats.stack.services.backend import journal_query, migrations
+from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
+from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
+from ansible_collections.quadstats.stack.services.backend.auth import TokenCache
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
 from ansible_collections.quadstats.stack.services.backend.ingest import (
     alertmanager,
@@ -25,11 +30,17 @@ from ansible_collections.quadstats.stack.services.backend.ingest import (
     metric,
     remote_write,
 )
-from ansible_collections.quadstats.stack.services.backend.retention import retention_loop
-from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo
+from ansible_collections.quadstats.stack.services.backend.observability import BackendMetrics, RequestMetricsMiddleware
+from ansible_collections.quadstats.stack.services.backend.retention import retention_round
+from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo, telegram_token
+from ansible_collections.quadstats.stack.services.backend.tasks import periodic, stop_all
 
 log = logging.getLogger("quadstats.backend")
 VERSION = "0.1.0"
+
+
+class DatabaseUnreachable(QuadstatsError):
+    kind = KIND_UNREACHABLE
 
 
 def utc_now() -> datetime:
@@ -44,6 +55,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         min_size=db.pool_min_size,
         max_size=db.pool_max_size,
         kwargs={"autocommit": True},
+        check=AsyncConnectionPool.check_connection,  # a database restart leaves dead connections behind
         open=False,
         name="quadstats-backend",
     )
@@ -51,16 +63,50 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         await pool.open(wait=True, timeout=3 * db.connect_timeout)
     except Exception as exc:
         await pool.close()
-        raise migrations.MigrationError(
+        raise DatabaseUnreachable(
             f"database {db.user}@{db.host}:{db.port}/{db.dbname} unreachable ({type(exc).__name__}):"
-            " check settings database.host, database.port, database.user and database.password_file",
-            kind="unreachable",
+            " check settings database.host, database.port, database.user and database.password_file"
         ) from None
     return pool
 
 
 # Where a value sits in a request, not a name of a field; dropped from error locations.
 _LOC_NOISE = frozenset(("body", "query", "header", "path", "object", "list"))
+
+
+def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event) -> dict[str, asyncio.Task]:
+    """Start retention, alert evaluation and (when enabled) Telegram delivery rounds."""
+    clock = app.state.clock
+    retention, alerts, tg = settings.retention, settings.alerts, settings.telegram
+    rules = alerts.rules()
+
+    async def evaluation_round():
+        async with pool.connection() as conn:
+            await evaluate(conn, rules, clock(), notify=tg.enabled)
+
+    rounds = {
+        "retention": (retention.interval_seconds, lambda: retention_round(pool, retention.journal_days, clock)),
+        "evaluation": (alerts.evaluation_interval_seconds, evaluation_round),
+    }
+    app.state.telegram = None
+    if tg.enabled:
+        app.state.telegram = TelegramClient(
+            tg.api_base_url,
+            telegram_token(settings),
+            str(tg.chat_id),
+            timeout=tg.timeout_seconds,
+            verify=str(tg.ca_file) if tg.ca_file else True,
+            on_result=app.state.metrics.telegram_outcome,
+        )
+
+        async def delivery_round():
+            return await deliver_one(pool, app.state.telegram, clock(), tg.max_attempts) is not None
+
+        rounds["delivery"] = (tg.poll_interval_seconds, delivery_round)
+    return {
+        name: asyncio.create_task(periodic(name, interval, round_, stop), name=f"quadstats-{name}")
+        for name, (interval, round_) in rounds.items()
+    }
 
 
 def _field_of(err: dict) -> str:
@@ -86,18 +132,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     applied = await migrations.apply_migrations(conn)
                 log.info("schema at version %d (applied now: %s)", migrations.LATEST, applied or "none")
             app.state.pool = pool
-            retention = settings.retention
-            task = asyncio.create_task(
-                retention_loop(pool, retention.journal_days, retention.interval_seconds, app.state.clock),
-                name="quadstats-retention",
-            )
-            app.state.retention_task = task
+            stop = asyncio.Event()
+            app.state.tasks = background_tasks(app, settings, pool, stop)
             try:
                 yield
             finally:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stop_all(stop, app.state.tasks.values())
+                if app.state.telegram is not None:
+                    await app.state.telegram.aclose()
         finally:
             await pool.close()
 
@@ -109,6 +151,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.metrics = BackendMetrics()
+    app.state.token_cache = TokenCache()
     app.add_middleware(BodyLimitMiddleware, limit=lambda: settings.ingest.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -140,6 +184,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             return JSONResponse(status_code=503, content={"status": "unavailable", "database": type(exc).__name__})
         return {"status": "ok", "database": "ok", "schema_version": version}
 
-    for module in (metric, journal, loki, remote_write, alertmanager):
+    @app.get("/metrics", tags=["service"], summary="The service's own metrics (Prometheus text format)")
+    async def metrics(request: Request):
+        own = request.app.state.metrics
+        with contextlib.suppress(Exception):  # database figures are best effort: the rest still answers
+            async with request.app.state.pool.connection(timeout=5) as conn:
+                await own.refresh_from_database(conn)
+        return Response(own.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    for module in (metric, journal, loki, remote_write, alertmanager, journal_query):
         app.include_router(module.router)
+    # Outermost: counts and times everything, including 413s from the body limit.
+    app.add_middleware(
+        RequestMetricsMiddleware,
+        metrics=app.state.metrics,
+        routes=frozenset(route.path for route in app.routes if hasattr(route, "path")),
+    )
     return app

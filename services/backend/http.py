@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import zlib
 from collections.abc import Callable
 from typing import Annotated
@@ -21,6 +22,7 @@ from ansible_collections.quadstats.stack.services.backend.auth import (
     Principal,
     lookup_principal,
     token_from_authorization,
+    token_hash,
 )
 
 AUTH_CHALLENGE = 'Bearer realm="quadstats", Basic realm="quadstats"'
@@ -150,8 +152,14 @@ async def authenticated(request: Request) -> Principal:
     if token is None:
         detail = "Authorization: send an ingest token as Bearer or basic-auth password"
         raise HTTPException(401, detail, {"WWW-Authenticate": AUTH_CHALLENGE})
-    async with request.app.state.pool.connection() as conn:
-        found = await lookup_principal(conn, token)
+    digest, now = token_hash(token), time.monotonic()
+    cache = request.app.state.token_cache
+    found = cache.get(digest, now)
+    if found is None:
+        async with request.app.state.pool.connection() as conn:
+            found = await lookup_principal(conn, token)
+        if found is not None:
+            cache.put(digest, found, now)
     if found is None:
         raise HTTPException(401, "Authorization: unknown token", {"WWW-Authenticate": AUTH_CHALLENGE})
     return found

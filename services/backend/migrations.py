@@ -103,6 +103,52 @@ CREATE TABLE external_alerts (
 CREATE INDEX external_alerts_ends_at ON external_alerts (ends_at);
 """,
     ),
+    Migration(
+        4,
+        "alert engine: states, events, silences, outbox",
+        """
+-- condition_since: when the rule's condition started to hold (the sustained-for window runs from it).
+ALTER TABLE metrics ADD COLUMN condition_since timestamptz, ADD COLUMN state_since timestamptz;
+
+-- Every state transition, also the silenced ones.
+CREATE TABLE alert_events (
+    id          bigserial PRIMARY KEY,
+    at          timestamptz NOT NULL,
+    host        text NOT NULL,
+    name        text NOT NULL,
+    transition  text NOT NULL CHECK (transition IN ('ok', 'alert')),
+    value       text,
+    silenced    boolean NOT NULL DEFAULT false
+);
+CREATE INDEX alert_events_at ON alert_events (at DESC);
+
+CREATE TABLE silences (
+    id           bigserial PRIMARY KEY,
+    host_pattern text NOT NULL DEFAULT '*',
+    name_pattern text NOT NULL DEFAULT '*',
+    starts_at    timestamptz NOT NULL,
+    ends_at      timestamptz NOT NULL CHECK (ends_at > starts_at),
+    created_by   text NOT NULL,
+    comment      text NOT NULL DEFAULT '',
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+
+-- Transactional outbox: a notification row commits together with its transition.
+CREATE TABLE outbox (
+    id              bigserial PRIMARY KEY,
+    event_id        bigint REFERENCES alert_events (id) ON DELETE SET NULL,
+    channel         text NOT NULL DEFAULT 'telegram',
+    text            text NOT NULL,
+    created_at      timestamptz NOT NULL,
+    next_attempt_at timestamptz NOT NULL,
+    attempts        integer NOT NULL DEFAULT 0,
+    sent_at         timestamptz,
+    failed_at       timestamptz,
+    last_error      text
+);
+CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -11,7 +11,6 @@ edition connected, a retention policy is installed instead and TimescaleDB's own
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Callable
@@ -48,14 +47,6 @@ async def apply_retention(conn, days: int, now: datetime) -> int | None:
         await conn.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))
 
 
-async def retention_loop(pool, days: int, interval: float, clock: Callable[[], datetime]) -> None:
-    """Run :func:`apply_retention` now and every ``interval`` seconds until cancelled; failures are logged."""
-    while True:
-        try:
-            async with pool.connection() as conn:
-                await apply_retention(conn, days, clock())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the next round retries; the service keeps serving ingest
-            log.warning("retention round failed: %s: %s", type(exc).__name__, exc)
-        await asyncio.sleep(interval)
+async def retention_round(pool, days: int, clock: Callable[[], datetime]) -> None:
+    async with pool.connection() as conn:
+        await apply_retention(conn, days, clock())

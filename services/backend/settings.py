@@ -63,11 +63,54 @@ class RetentionSettings(_Section):
     interval_seconds: int = Field(3600, ge=10, le=86400, description="how often the service drops old chunks")
 
 
+class OverrideSettings(_Section):
+    host: str = Field("*", min_length=1, description="host glob pattern")
+    name: str = Field("*", min_length=1, description="metric name glob pattern")
+    disk_threshold_percent: float | None = Field(None, ge=0, le=100)
+    ping_minutes: float | None = Field(None, gt=0)
+    sustained_seconds: int | None = Field(None, ge=0, le=7 * 86400)
+
+
+class AlertSettings(_Section):
+    evaluation_interval_seconds: float = Field(30, ge=1, le=3600)
+    disk_threshold_percent: float = Field(90, ge=0, le=100, description="a disk above this alerts")
+    ping_default_minutes: float = Field(5, gt=0, description="a ping older than this alerts (unless it says otherwise)")
+    sustained_seconds: int = Field(0, ge=0, le=7 * 86400, description="the condition must hold this long to fire")
+    overrides: tuple[OverrideSettings, ...] = ()
+    expire_after_days: float = Field(
+        0, ge=0, le=3650, description="forget metrics not reported for this long (0: never), e.g. removed containers"
+    )
+
+    def rules(self):
+        from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules  # noqa: PLC0415
+
+        return Rules(
+            self.disk_threshold_percent,
+            self.ping_default_minutes,
+            self.sustained_seconds,
+            tuple(Override(**o.model_dump()) for o in self.overrides),
+            self.expire_after_days,
+        )
+
+
+class TelegramSettings(_Section):
+    enabled: bool = False
+    api_base_url: str = Field("https://api.telegram.org", pattern=r"^https?://[^/?#]+(/[^?#]*)?$")
+    token_file: Path | None = Field(None, description="file holding the bot token (LoadCredential)")
+    chat_id: str | int = ""
+    ca_file: Path | None = Field(None, description="CA bundle to verify the API with (default: the system's)")
+    timeout_seconds: float = Field(10, gt=0, le=120)
+    max_attempts: int = Field(8, ge=1, le=100)
+    poll_interval_seconds: float = Field(1, gt=0, le=60)
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     listen: ListenSettings = ListenSettings()
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
+    alerts: AlertSettings = AlertSettings()
+    telegram: TelegramSettings = TelegramSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
@@ -86,7 +129,16 @@ def parse_settings(data: dict) -> Settings:
     for name, path in (("listen.tls_cert_file", tls.tls_cert_file), ("listen.tls_key_file", tls.tls_key_file)):
         if path is not None and not os.access(path, os.R_OK):
             raise ConfigError(f"setting {name}: {path} does not exist or is not readable")
+    tg = settings.telegram
+    if tg.enabled and (tg.token_file is None or tg.chat_id in ("", None)):
+        raise ConfigError("settings telegram.token_file and telegram.chat_id: both are needed when telegram.enabled")
+    if tg.ca_file is not None and not os.access(tg.ca_file, os.R_OK):
+        raise ConfigError(f"setting telegram.ca_file: {tg.ca_file} does not exist or is not readable")
     return settings
+
+
+def telegram_token(settings: Settings) -> str:
+    return read_secret_file(settings.telegram.token_file, "telegram.token_file")
 
 
 def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:

@@ -8,6 +8,8 @@ import logging
 import sys
 
 LEVELS = ("debug", "info", "warning", "error")
+# These log request URLs at INFO/DEBUG, and some URLs carry a secret (Telegram's bot token).
+URL_LOGGERS = ("httpx", "httpcore")
 
 
 def setup_logging(level: str = "info") -> None:
@@ -17,3 +19,5 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, level.upper()))
+    for name in URL_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -13,33 +13,15 @@ server, prints its DSN and waits for Ctrl-C.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shlex
-import shutil
-import socket
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
-from harness.debian_images import image_tarball
-from harness.images import image_label, run_podman
-from harness.rootfs import log, timed
+from harness.trixie_container import TrixieContainer, free_tcp_port, podman_available
 
 PACKAGES = ("postgresql-17", "postgresql-17-timescaledb")
 IMAGE = "localhost/qs-backend-timescaledb:17"
-LABEL = "io.quadstats.inputs"
-IMAGE_VERSION = "1"  # bump when the import below changes
 NAME_PREFIX = "qs-backend-pg-"
-TEST_LABEL = "io.quadstats.test=qs-backend"
-# runc: crun refuses the machine's hybrid cgroups; ulimits within the machine's hard limits.
-CONTAINERS_CONF = """\
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
-[engine]
-runtime = "runc"
-"""
 PG_BIN = "/usr/lib/postgresql/17/bin"
 PGDATA = "/var/lib/postgresql/qs-data"
 # Durability is not under test here; these make a test server several times faster.
@@ -53,16 +35,7 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "unix_socket_directories": "/tmp",
 }
-
-
-def podman_available() -> bool:
-    return shutil.which("podman") is not None and shutil.which("runc") is not None and os.geteuid() == 0
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["TimescaleDB", "free_tcp_port", "podman_available"]
 
 
 def _startup_script(port: int) -> str:
@@ -76,39 +49,15 @@ def _startup_script(port: int) -> str:
     )
 
 
-class TimescaleDB:
+class TimescaleDB(TrixieContainer):
     """One PostgreSQL + TimescaleDB server for a test session."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="qs-backend-pg-"))
-        (self.dir / "containers.conf").write_text(CONTAINERS_CONF)
-        self.env = {"CONTAINERS_CONF": str(self.dir / "containers.conf")}
-        self.name = NAME_PREFIX + uuid.uuid4().hex[:8]
+        super().__init__(PACKAGES, IMAGE, NAME_PREFIX)
         self.password = secrets.token_urlsafe(24)
         self.port = free_tcp_port()
         self.host = "127.0.0.1"
-        self.started = False
 
-    # -- podman ---------------------------------------------------------------------------------
-    def podman(self, *args: str, check: bool = True, timeout: float = 120):
-        # conmon (podman 4.3) drops an "oom" marker into its working directory: keep it in ours.
-        proc = run_podman(["podman"], list(args), self.env, text=True, cwd=self.dir, timeout=timeout)
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"podman {' '.join(args)}: {proc.stderr.strip()}")
-        return proc
-
-    def ensure_image(self) -> str:
-        with timed(f"image {IMAGE}: rootfs/tar cache"):
-            tar, content = image_tarball(PACKAGES)
-        inputs = f"{content}-{IMAGE_VERSION}"
-        if image_label(IMAGE, LABEL, env=self.env) == inputs:
-            log(f"image {IMAGE}: present ({LABEL}={inputs})")
-            return IMAGE
-        with timed(f"image {IMAGE}: podman import"):
-            self.podman("import", "--quiet", "--change", f"LABEL {LABEL}={inputs}", str(tar), IMAGE, timeout=600)
-        return IMAGE
-
-    # -- lifecycle --------------------------------------------------------------------------------
     def start(self, timeout: float = 90) -> TimescaleDB:
         self.ensure_image()
         pwfile = self.dir / "pgpass"
@@ -116,12 +65,10 @@ class TimescaleDB:
         # The directory stays root-only (0700 from mkdtemp); the file must be readable by the
         # container's postgres user.
         pwfile.chmod(0o644)
-        self.podman(
-            "run", "-d", "--name", self.name, "--label", TEST_LABEL, "--network", "host",
-            "--user", "postgres", "-v", f"{pwfile}:/run/secrets/pgpass:ro",
-            IMAGE, "/bin/sh", "-c", _startup_script(self.port),
-        )  # fmt: skip
-        self.started = True
+        self.run(
+            ["--user", "postgres", "-v", f"{pwfile}:/run/secrets/pgpass:ro"],
+            ["/bin/sh", "-c", _startup_script(self.port)],
+        )
         try:
             self.wait_ready(timeout)
         except BaseException:
@@ -138,10 +85,8 @@ class TimescaleDB:
             )
             if proc.returncode == 0:
                 return
-            state = self.podman("inspect", "--format", "{{.State.Status}}", self.name, check=False).stdout.strip()
-            if state in ("exited", "stopped"):
-                logs = self.podman("logs", "--tail", "30", self.name, check=False)
-                raise RuntimeError(f"PostgreSQL container {self.name} exited:\n{logs.stdout}{logs.stderr}")
+            if self.state() in ("exited", "stopped"):
+                raise RuntimeError(f"PostgreSQL container {self.name} exited:\n{self.logs()}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"PostgreSQL in {self.name} not ready after {timeout} s")
             time.sleep(0.2)
@@ -150,12 +95,6 @@ class TimescaleDB:
         """Stop and start the server process; data survives (it lives in the container's layer)."""
         self.podman("restart", "--time", "10", self.name)
         self.wait_ready(timeout)
-
-    def stop(self) -> None:
-        if self.started:
-            self.podman("rm", "-f", "-t", "0", self.name, check=False)
-            self.started = False
-        shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- connection strings ---------------------------------------------------------------------------
     def dsn(self, dbname: str = "postgres", user: str = "postgres", password: str | None = None) -> str:

@@ -29,8 +29,7 @@ def add_rows(query, ages_in_days):
 
 
 def test_old_chunks_are_dropped_recent_rows_kept(client, db_dsn, query):
-    assert client.app.state.retention_task is not None
-    assert not client.app.state.retention_task.done()
+    assert not client.app.state.tasks["retention"].done()
     add_rows(query, [30, 20, 8.5, 6, 0.1])
     dropped = run(db_dsn, days=7)
     assert dropped == 3

@@ -6,13 +6,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
+from ansible_collections.quadstats.stack.services.backend.migrations import LATEST
+from harness.backend_service import wait_healthy
 from harness.timescaledb import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -29,7 +30,7 @@ def backend(*args, **kwargs):
 def test_healthz_reports_schema_version(client):
     answer = client.get("/healthz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ok", "database": "ok", "schema_version": 3}
+    assert answer.json() == {"status": "ok", "database": "ok", "schema_version": LATEST}
 
 
 def test_bad_config_exits_2_naming_every_setting(tmp_path):
@@ -70,16 +71,7 @@ def test_entry_point_migrates_issues_tokens_and_serves(settings_data, tmp_path, 
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, "service exited early"
-            assert time.monotonic() < deadline, "service not ready in 30 s"
-            time.sleep(0.2)
+        wait_healthy(base, timeout=30, alive=lambda: None if proc.poll() is None else "exited")
         # The seed's metrics-sender sends https://<host>:<token>@backend/metric: basic auth.
         sent = httpx.post(
             f"{base}/metric", json={"host": "web1", "name": "/", "type": "disk", "value": "12"}, auth=("web1", token)

@@ -173,3 +173,17 @@ def test_reduce_write_request_keeps_newest_samples():
         ("h", "host", "ping", None, 2.0),
         ("h", "/", "disk", "90.0", 2.0),
     ]
+
+
+def test_token_cache_expires_and_is_bounded():
+    from ansible_collections.quadstats.stack.services.backend.auth import TokenCache  # noqa: PLC0415
+
+    cache = TokenCache(ttl=30, max_entries=2)
+    cache.put(b"a", Principal("web1"), now=100)
+    assert cache.get(b"a", now=129.9) == Principal("web1")
+    assert cache.get(b"a", now=130) is None
+    cache.put(b"a", Principal("web1"), now=0)
+    cache.put(b"b", Principal("web2"), now=0)
+    cache.put(b"c", Principal("web3"), now=0)  # full: starts over rather than growing
+    assert cache.get(b"a", now=1) is None
+    assert cache.get(b"c", now=1) == Principal("web3")

@@ -78,3 +78,24 @@ def test_conninfo_reads_the_password_file(tmp_path):
     assert "host=db.example" in info
     assert "password='pw with \\'quote\\''" in info
     assert "password" not in conninfo(parse_settings({}))
+
+
+def test_alert_and_telegram_settings(tmp_path):
+    rules = parse_settings(
+        {"alerts": {"sustained_seconds": 60, "overrides": [{"host": "db*", "disk_threshold_percent": 95}]}}
+    ).alerts.rules()
+    assert rules.sustained_seconds == 60
+    assert rules.overrides[0].host == "db*"
+    assert rules.overrides[0].disk_threshold_percent == 95
+    with pytest.raises(ConfigError, match=r"setting alerts\.overrides\.0\.disk_threshold_percent"):
+        parse_settings({"alerts": {"overrides": [{"disk_threshold_percent": 120}]}})
+    with pytest.raises(ConfigError, match=r"telegram\.token_file and telegram\.chat_id"):
+        parse_settings({"telegram": {"enabled": True, "chat_id": 5}})
+    with pytest.raises(ConfigError, match=r"setting telegram\.api_base_url"):
+        parse_settings({"telegram": {"api_base_url": "ftp://x"}})
+    with pytest.raises(ConfigError, match=r"setting telegram\.ca_file"):
+        parse_settings({"telegram": {"ca_file": str(tmp_path / "none.pem")}})
+    assert (
+        parse_settings({"telegram": {"enabled": True, "chat_id": -100, "token_file": "/run/t"}}).telegram.chat_id
+        == -100
+    )
