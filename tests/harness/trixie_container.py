@@ -47,7 +47,9 @@ class TrixieContainer:
         self.started = False
 
     def podman(self, *args: str, check: bool = True, timeout: float = 120):
-        # conmon (podman 4.3) drops an "oom" marker into its working directory: keep it in ours.
+        # conmon (podman 4.3) drops an "oom" marker into its working directory: keep it in ours
+        # (made again if something removed it meanwhile, so a clean-up never fails on a missing cwd).
+        self.dir.mkdir(parents=True, exist_ok=True)
         proc = run_podman(["podman"], list(args), self.env, text=True, cwd=self.dir, timeout=timeout)
         if check and proc.returncode != 0:
             raise RuntimeError(f"podman {' '.join(args)}: {proc.stderr.strip()}")
