@@ -6,23 +6,13 @@ import pytest
 import yaml
 from onefs_exporter_helpers import PASSWORD, USER, ExporterProcess
 
-from harness.onefs_simulator import OneFSSimulator
+from harness.onefs_simulator.factory import simulator_factory
 
 
 @pytest.fixture
 def sim_factory():
-    started = []
-
-    def make(**kwargs):
-        opts = {"seed": 11, "nodes": 3, "password": PASSWORD, "username": USER}
-        opts.update(kwargs)
-        sim = OneFSSimulator(**opts).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    with simulator_factory(seed=11, nodes=3, password=PASSWORD, username=USER) as make:
+        yield make
 
 
 @pytest.fixture
