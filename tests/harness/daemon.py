@@ -1,6 +1,6 @@
 """A service daemon as a real subprocess for integration tests (``python3 -m <module> --config FILE``):
 its log (stderr) in a file the test reads, waits that fail with the log, signals, a SIGTERM stop;
-and a parser of the Prometheus text pages the daemons serve."""
+secret files as the daemons want them and a parser of the Prometheus text pages they serve."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ def parse_metrics(text):
         name, labels, value, stamp = match.groups()
         out.append((name, dict(_LABEL.findall(labels or "")), float(value), int(stamp) if stamp else None))
     return out
+
+
+def secret_file(path, value):
+    """Write ``value`` as a daemon's secret file (one trailing newline, mode 0600); its path as str."""
+    path = Path(path)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return str(path)
 
 
 class DaemonProcess:

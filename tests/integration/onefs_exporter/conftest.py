@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from onefs_exporter_helpers import PASSWORD, USER, ExporterProcess
 
+from harness.daemon import secret_file
 from harness.onefs_simulator.factory import simulator_factory
 
 
@@ -17,10 +20,7 @@ def sim_factory():
 
 @pytest.fixture
 def password_file(tmp_path):
-    path = tmp_path / "onefs.password"
-    path.write_text(PASSWORD + "\n")
-    path.chmod(0o600)
-    return path
+    return Path(secret_file(tmp_path / "onefs.password", PASSWORD))
 
 
 @pytest.fixture
