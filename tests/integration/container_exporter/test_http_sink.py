@@ -67,7 +67,7 @@ def server_factory():
 def test_a_kept_alive_connection_the_receiver_closed_is_reopened_not_counted(server_factory):
     server = server_factory()
     poster = HttpPoster(server.url, {"Content-Type": "text/plain"}, timeout=5)
-    assert [poster.post(b"m v=1 1\n") for _ in range(3)] == [204, 204, 204]
+    assert [poster.post(f"m v={i} 1\n".encode()) for i in range(3)] == [204, 204, 204]
     assert server.connections == 3
     poster.close()
 
