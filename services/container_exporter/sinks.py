@@ -11,166 +11,46 @@ receiver refuses (400, 401, 403, 404, 413) is dropped and counted instead of ret
 
 from __future__ import annotations
 
-import base64
-import collections
 import datetime
-import http.client
 import json
 import logging
-import ssl
 import sys
-import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import exposition
-from ansible_collections.quadstats.stack.plugins.module_utils.errors import (
-    KIND_API,
-    KIND_AUTHENTICATION,
-    KIND_PERMISSION,
-    KIND_TIMEOUT,
-    KIND_TLS,
-    KIND_UNREACHABLE,
-    QuadstatsError,
-)
+from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNREACHABLE
+from ansible_collections.quadstats.stack.services.common import http_sink
 from ansible_collections.quadstats.stack.services.common.config import read_secret_file
+from ansible_collections.quadstats.stack.services.common.http_sink import HttpPoster, SinkError, SinkStats
 
 log = logging.getLogger("quadstats.exporter.containers")
-# Answers that mean "never send this again" (the OneFS exporter's rule); others are retried.
-REFUSED_STATUSES = frozenset((400, 401, 403, 404, 413))
+__all__ = ["SinkError", "SinkStats", "build_sinks", "heartbeat_metrics"]
 
 
-class SinkError(QuadstatsError):
-    """A push failed; ``kind`` from the shared taxonomy (unreachable, timeout, tls, authentication, ...)."""
-
-
-def tls_context(tls_settings):
-    """Verified TLS by default (system CAs, or ``ca_file``); ``verify: false`` only when asked."""
-    context = ssl.create_default_context(cafile=tls_settings.get("ca_file"))
-    if not tls_settings.get("verify", True):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def post(url, body, headers, context, timeout):
-    """POST ``body``; returns the status (2xx). Raises :class:`SinkError` with a kind otherwise."""
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310 # http(s) only (settings)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as answer:  # noqa: S310
-            answer.read()
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace").strip()
-        kind = {401: KIND_AUTHENTICATION, 403: KIND_PERMISSION}.get(exc.code, KIND_API)
-        raise SinkError(f"{url} answered {exc.code}: {detail}", kind=kind, status=exc.code) from None
-    except urllib.error.URLError as exc:
-        reason = exc.reason
-        if isinstance(reason, ssl.SSLCertVerificationError):
-            message = f"{url}: certificate not trusted ({reason.verify_message}); give the sink's ca_file"
-            raise SinkError(message, kind=KIND_TLS) from None
-        if isinstance(reason, TimeoutError):
-            raise SinkError(f"{url}: no answer within {timeout} s (the timeout setting)", kind=KIND_TIMEOUT) from None
-        raise SinkError(f"{url}: {reason}", kind=KIND_UNREACHABLE) from None
-    except TimeoutError:
-        raise SinkError(f"{url}: no answer within {timeout} s (the timeout setting)", kind=KIND_TIMEOUT) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise SinkError(f"{url}: {exc}", kind=KIND_UNREACHABLE) from None
-
-
-class SinkStats:
-    """Counters of one sink, read by the self-metrics."""
-
-    def __init__(self):
-        self.sent = 0
-        self.dropped = 0
-        self.errors = collections.Counter()  # by kind
-
-
-class PushSink:
-    """A queue of encoded payloads and a thread that sends them, oldest first, with backoff."""
-
-    name = "sink"
+class PushSink(http_sink.PushSink):
+    """The shared push queue with the ``buffer`` settings: doubling backoff from 1 s."""
 
     def __init__(self, buffer_settings):
-        self.max_batches = buffer_settings["max_batches"]
-        self.retry_max = buffer_settings["retry_max_seconds"]
-        self.stats = SinkStats()
-        self._queue = collections.deque()
-        self._cond = threading.Condition()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def buffered(self):
-        with self._cond:
-            return len(self._queue)
+        super().__init__(buffer_settings["max_batches"], 1.0, buffer_settings["retry_max_seconds"], log)
 
     def offer(self, samples, extra):
         """Queue what ``samples`` (and the host disk usage in ``extra``) say for this sink."""
-        payloads = self.encode(samples, extra)
-        with self._cond:
-            for payload in payloads:
-                if len(self._queue) >= self.max_batches:
-                    self._queue.popleft()
-                    self.stats.dropped += 1
-                self._queue.append(payload)
-            self._cond.notify()
+        self.enqueue(self.encode(samples, extra))
 
     def encode(self, samples, extra):
         """A list of payloads to send (empty: nothing to say)."""
         raise NotImplementedError
 
+
+class HttpPushSink(PushSink):
+    """A push sink that POSTs each payload to one URL."""
+
+    poster = None
+
     def send(self, payload):
-        raise NotImplementedError
+        self.poster.post(payload)
 
-    def _run(self):
-        backoff = 0.0
-        while True:
-            with self._cond:
-                while not self._queue and not self._stopping:
-                    self._cond.wait()
-                if not self._queue:
-                    return
-                payload = self._queue[0]
-            try:
-                self.send(payload)
-            except SinkError as exc:
-                self.stats.errors[exc.kind] += 1
-                if exc.status in REFUSED_STATUSES:
-                    # Sending it again would be refused again (bad payload, token, path): drop it.
-                    log.warning("sink %s: %s (payload dropped)", self.name, exc)
-                    self._drop(payload)
-                    continue
-                backoff = min(self.retry_max, backoff * 2 if backoff else 1.0)
-                waiting = len(self._queue)
-                log.warning("sink %s: %s (retry in %g s, %d buffered)", self.name, exc, backoff, waiting)
-                with self._cond:
-                    if self._stopping:
-                        return
-                    self._cond.wait(backoff)
-                continue
-            backoff = 0.0
-            self.stats.sent += 1
-            self._drop(payload, sent=True)
-
-    def _drop(self, payload, sent=False):
-        with self._cond:
-            if self._queue and self._queue[0] is payload:
-                self._queue.popleft()
-                if not sent:
-                    self.stats.dropped += 1
-
-    def stop(self, flush_seconds):
-        """Stop after trying to send what is buffered for at most ``flush_seconds``."""
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        self._thread.join(flush_seconds)
+    def close_transport(self):
+        self.poster.close()
 
 
 class StdoutSink(PushSink):
@@ -194,7 +74,7 @@ class StdoutSink(PushSink):
             raise SinkError(f"stdout: {exc}", kind=KIND_UNREACHABLE) from None
 
 
-class InfluxSink(PushSink):
+class InfluxSink(HttpPushSink):
     """InfluxDB line protocol to ``/write`` (v1: database, optional basic auth) or ``/api/v2/write``
     (v2: org, bucket, token)."""
 
@@ -203,30 +83,20 @@ class InfluxSink(PushSink):
     def __init__(self, settings, buffer_settings):
         super().__init__(buffer_settings)
         self.measurement = settings["measurement"]
-        self.timeout = settings["timeout"]
-        self.context = tls_context(settings) if settings["url"].startswith("https://") else None
-        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
-        if settings["version"] == 1:
-            query = {"db": settings["database"], "precision": "ns"}
-            if settings["retention_policy"]:
-                query["rp"] = settings["retention_policy"]
-            self.url = settings["url"] + "/write?" + urllib.parse.urlencode(query)
-            if settings["username"]:
-                password = read_secret_file(settings["password_file"], "sinks.influxdb.password_file")
-                pair = f"{settings['username']}:{password}".encode()
-                self.headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-        else:
-            query = {"org": settings["org"], "bucket": settings["bucket"], "precision": "ns"}
-            self.url = settings["url"] + "/api/v2/write?" + urllib.parse.urlencode(query)
-            token = read_secret_file(settings["token_file"], "sinks.influxdb.token_file")
-            self.headers["Authorization"] = "Token " + token
+        version = settings["version"]
+        secret = None
+        if version == 2:
+            secret = read_secret_file(settings["token_file"], "sinks.influxdb.token_file")
+        elif settings["username"]:
+            secret = read_secret_file(settings["password_file"], "sinks.influxdb.password_file")
+        names = ("database", "org", "bucket", "retention_policy")
+        url = http_sink.influx_write_url(settings["url"], version, **{n: settings[n] for n in names})
+        headers = http_sink.influx_headers(version, settings["username"], secret)
+        self.poster = HttpPoster(url, headers, settings["timeout"], settings["verify"], settings["ca_file"])
 
     def encode(self, samples, extra):
         text = exposition.to_influx([s for s in samples if s.get("state") == "running"], self.measurement)
         return [text.encode("utf-8")] if text else []
-
-    def send(self, payload):
-        post(self.url, payload, self.headers, self.context, self.timeout)
 
 
 def heartbeat_metrics(host, samples, disk, minutes_till_alert, now):
@@ -253,7 +123,7 @@ def heartbeat_metrics(host, samples, disk, minutes_till_alert, now):
     return out
 
 
-class BackendSink(PushSink):
+class BackendSink(HttpPushSink):
     """Heartbeats and disk usage to the quadstats backend's ``POST /metric`` with a Bearer token."""
 
     name = "backend"
@@ -261,21 +131,17 @@ class BackendSink(PushSink):
     def __init__(self, settings, buffer_settings, host):
         super().__init__(buffer_settings)
         self.host = host
-        self.url = settings["url"] + "/metric"
         self.minutes = settings["minutes_till_alert"]
         self.batch_items = settings["batch_items"]
-        self.timeout = settings["timeout"]
-        self.context = tls_context(settings) if settings["url"].startswith("https://") else None
         token = read_secret_file(settings["token_file"], "sinks.backend.token_file")
-        self.headers = {"Content-Type": "application/json", "Authorization": "Bearer " + token}
+        headers = {"Content-Type": "application/json", "Authorization": "Bearer " + token}
+        url = settings["url"] + "/metric"
+        self.poster = HttpPoster(url, headers, settings["timeout"], settings["verify"], settings["ca_file"])
 
     def encode(self, samples, extra):
         items = heartbeat_metrics(self.host, samples, extra.get("disk") or {}, self.minutes, extra["time"])
         size = self.batch_items
         return [json.dumps(items[i : i + size]).encode("utf-8") for i in range(0, len(items), size)]
-
-    def send(self, payload):
-        post(self.url, payload, self.headers, self.context, self.timeout)
 
 
 def build_sinks(cfg):

@@ -11,14 +11,18 @@ Configuration errors exit with status 2 and one line per wrong setting.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import signal
 import sys
 import time
 
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.common.logs import setup_logging
+from ansible_collections.quadstats.stack.services.common.service import (
+    argument_parser,
+    config_error,
+    handle_signals,
+    reload_config,
+)
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import DEFAULT_CONFIG, load_config
 
 log = logging.getLogger("quadstats.exporter.onefs")
@@ -34,14 +38,9 @@ def run(config_path, config):
     except OSError as exc:
         log.error("cannot start the listeners: %s", exc)
         return 1
-    # The handler only sets flags: taking a lock in a signal handler can deadlock the main thread.
+    # The handlers only set flags: taking a lock in a signal handler can deadlock the main thread.
     wanted = {"stop": False, "reload": False}
-
-    def on_signal(signum, _frame):
-        wanted["reload" if signum == signal.SIGHUP else "stop"] = True
-
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signum, on_signal)
+    handle_signals(lambda: wanted.update(stop=True), lambda: wanted.update(reload=True))
     while not wanted["stop"]:
         time.sleep(0.2)  # a signal interrupts the sleep; its handler runs first
         if wanted["reload"] and not wanted["stop"]:
@@ -54,12 +53,9 @@ def run(config_path, config):
 
 
 def _reload(exporter, config_path):
-    try:
-        config = load_config(config_path)
-    except ConfigError as exc:
-        log.error("reload refused, keeping the running configuration: %s", exc)
+    config = reload_config(load_config, config_path, log, lambda c: c.log_level)
+    if config is None:
         return
-    setup_logging(config.log_level)
     try:
         exporter.apply(config)
     except OSError as exc:
@@ -70,8 +66,7 @@ def _reload(exporter, config_path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML configuration file (default {DEFAULT_CONFIG})")
+    parser = argument_parser(PROG, __doc__.splitlines()[0], DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", help="poll and export (default)")
     sub.add_parser("check", help="validate the configuration and exit")
@@ -84,8 +79,7 @@ def main(argv=None):
         try:
             text, notes = migrate_file(args.toml)
         except ConfigError as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
-            return 2
+            return config_error(PROG, exc)
         sys.stdout.write(text)
         for note in notes:
             print(f"{PROG}: {note}", file=sys.stderr)
@@ -93,8 +87,7 @@ def main(argv=None):
     try:
         config = load_config(args.config)
     except ConfigError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
+        return config_error(PROG, exc)
     if args.command == "check":
         print(f"{args.config}: {len(config.clusters)} cluster(s), {len(config.stat_groups)} stat group(s): valid")
         return 0

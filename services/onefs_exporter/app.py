@@ -16,7 +16,12 @@ import socket
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import PROMETHEUS_CONTENT_TYPE
 from ansible_collections.quadstats.stack.services.common.httpd import Listener
 from ansible_collections.quadstats.stack.services.onefs_exporter.poller import ClusterPoller
-from ansible_collections.quadstats.stack.services.onefs_exporter.sinks import DiscardSink, InfluxSink, http_sd_document
+from ansible_collections.quadstats.stack.services.onefs_exporter.sinks import (
+    DiscardSink,
+    InfluxSink,
+    http_sd_document,
+    render_sink_stats,
+)
 from ansible_collections.quadstats.stack.services.onefs_exporter.state import (
     ClusterState,
     MergedRender,
@@ -43,7 +48,7 @@ class Exporter:
             states = [self.states[n] for n in names if n in self.states]
             text = render_clusters(states, timestamps=self.config.timestamps, merged=merged)
             if with_sinks:
-                text += "".join(sink.stats.render() for sink in self.sinks)
+                text += "".join(render_sink_stats(sink) for sink in self.sinks)
             return 200, PROMETHEUS_CONTENT_TYPE, text.encode("utf-8")
 
         return page
@@ -71,7 +76,7 @@ class Exporter:
         self.states = keep
         self.config = config
         if config.influx is not None:
-            self.sinks.append(InfluxSink(config.influx, retry_seconds=config.min_update_interval))
+            self.sinks.append(InfluxSink(config.influx, retry_seconds=config.min_update_interval).start())
         if config.discard:
             self.sinks.append(DiscardSink())
         names = [c.name for c in config.clusters]

@@ -16,9 +16,9 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs import group
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.quotas import DEFAULT_QUOTA_TYPES, QUOTA_TYPES
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import SUMMARY_KINDS
 from ansible_collections.quadstats.stack.services.common.config import ConfigError, load_yaml_file, read_secret_file
+from ansible_collections.quadstats.stack.services.common.logs import LEVELS
 
 DEFAULT_CONFIG = "/etc/quadstats/onefs_exporter.yml"
-LOG_LEVELS = ("debug", "info", "warning", "error")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _INTERVAL = re.compile(r"^\*(\d*)$")
 
@@ -428,7 +428,7 @@ def parse_config(data, read_secrets=True):
         http_sd_target_host=r.str_((sd, "sinks.http_sd"), "target_host"),
         influx=influx,
         discard=discard,
-        log_level=r.choice((data, ""), "log_level", "info", LOG_LEVELS),
+        log_level=r.choice((data, ""), "log_level", "info", LEVELS),
     )
     if r.problems:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(r.problems))

@@ -4,21 +4,17 @@ and a scrape parser. Container names start with ``qs-cx-``."""
 from __future__ import annotations
 
 import json
-import os
-import re
-import signal
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[3]
-MODULE = "ansible_collections.quadstats.stack.services.container_exporter"
-SERIES = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$")
-LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+from harness import daemon
+from harness.daemon import REPO, DaemonProcess
+
+MODULE = daemon.SERVICES + "container_exporter"
+__all__ = ["MODULE", "REPO", "Exporter", "parse_metrics", "use_cx_prefix"]
 
 
 def use_cx_prefix(podman):
@@ -29,19 +25,12 @@ def use_cx_prefix(podman):
 
 def parse_metrics(text):
     """[(name, {label: value}, float value)] of a Prometheus text page."""
-    out = []
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = SERIES.match(line)
-        if match is None:
-            raise AssertionError(f"not a Prometheus series line: {line!r}")
-        out.append((match.group(1), dict(LABEL.findall(match.group(2) or "")), float(match.group(3))))
-    return out
+    return [sample[:3] for sample in daemon.parse_metrics(text)]
 
 
-class Exporter:
-    """One exporter process with a YAML config written from ``settings``."""
+class Exporter(DaemonProcess):
+    """One container exporter process with a YAML config written from ``settings``; ready once its
+    listener answers."""
 
     def __init__(self, tmp_path, settings, env=None, port=None):
         from podman_env import free_tcp_port  # noqa: PLC0415 # lives beside the containers tests
@@ -50,14 +39,12 @@ class Exporter:
         settings = {**settings, "listen": {**settings.get("listen", {}), "port": self.port}}
         self.config = Path(tmp_path) / "exporter.yml"
         self.write_config(settings)
-        self.stderr_path = Path(tmp_path) / "exporter.stderr"
-        self.stdout_path = Path(tmp_path) / "exporter.stdout"
-        full_env = {**os.environ, "PYTHONPATH": str(REPO / ".venv"), **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", MODULE, "--config", str(self.config)],
-            env=full_env,
-            stdout=self.stdout_path.open("w"),
-            stderr=self.stderr_path.open("w"),
+        super().__init__(
+            "container_exporter",
+            self.config,
+            Path(tmp_path) / "exporter.stderr",
+            stdout_path=Path(tmp_path) / "exporter.stdout",
+            env=env,
         )
         try:
             self.wait(lambda: self.get("/healthz", ok_only=False) is not None, what="the exporter's listener")
@@ -73,13 +60,9 @@ class Exporter:
     def base(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def log(self):
-        return self.stderr_path.read_text()
-
     def get(self, path, ok_only=True):
         """Body text of a GET, or None when nothing listens (or, with ok_only, on an HTTP error)."""
-        if self.proc.poll() is not None:
-            raise AssertionError(f"exporter exited with {self.proc.returncode}:\n{self.log()}")
+        self.check_running()
         try:
             with urllib.request.urlopen(self.base + path, timeout=30) as answer:  # noqa: S310 # http://127.0.0.1 only
                 return answer.read().decode()
@@ -95,25 +78,4 @@ class Exporter:
         return json.loads(self.get("/containers"))
 
     def wait(self, predicate, timeout=60, what="condition"):
-        """podman_env.wait_for, with the exporter's log in the error."""
-        from podman_env import wait_for  # noqa: PLC0415 # lives beside the containers tests
-
-        try:
-            return wait_for(predicate, timeout=timeout, what=what)
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc}; exporter log:\n{self.log()[-3000:]}") from None
-
-    def signal(self, signum):
-        self.proc.send_signal(signum)
-
-    def stop(self, timeout=30):
-        """SIGTERM and wait: the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError(f"exporter ignored SIGTERM for {timeout} s") from None
-        return self.proc.returncode
+        return self.wait_for(predicate, timeout=timeout, what=what)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,6 +19,7 @@ import yaml
 from cx_env import REPO, Exporter, use_cx_prefix
 from podman_env import Podman, podman_available
 
+from harness.daemon import secret_file
 from harness.timescaledb import TimescaleDB, free_tcp_port
 
 pytestmark = [
@@ -46,9 +48,7 @@ def test_heartbeats_reach_the_real_backend(tmp_path):
     try:
         with psycopg.connect(server.dsn(), autocommit=True) as conn:
             conn.execute('CREATE DATABASE "cx_heartbeats"')
-        pwfile = tmp_path / "db-password"
-        pwfile.write_text(server.password + "\n")
-        pwfile.chmod(0o600)
+        pwfile = Path(secret_file(tmp_path / "db-password", server.password))
         port = free_tcp_port()
         cfg = tmp_path / "backend.yml"
         database = {"host": server.host, "port": server.port, "dbname": "cx_heartbeats", "user": "postgres",
@@ -70,9 +70,7 @@ def test_heartbeats_reach_the_real_backend(tmp_path):
                 assert time.monotonic() < deadline, "backend not ready in 60 s"
                 time.sleep(0.3)
         name = podman.run("heartbeat", "exec sleep 600")
-        token_file = tmp_path / "backend-token"
-        token_file.write_text(token + "\n")
-        token_file.chmod(0o600)
+        token_file = Path(secret_file(tmp_path / "backend-token", token))
         exporter = Exporter(
             tmp_path,
             {

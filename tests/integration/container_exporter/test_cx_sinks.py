@@ -13,6 +13,7 @@ from ansible_collections.quadstats.stack.services.common.config import ConfigErr
 from ansible_collections.quadstats.stack.services.container_exporter.settings import parse_settings
 from ansible_collections.quadstats.stack.services.container_exporter.sinks import build_sinks
 from harness.certs import make_test_ca
+from harness.daemon import secret_file
 
 SAMPLE = {
     "id": "a" * 64, "name": "web", "image": "localhost/web:1", "state": "running", "timestamp": 1796036523.5,
@@ -23,10 +24,7 @@ EXTRA = {"disk": {"/": {"used_bytes": 1, "limit_bytes": 4}}, "time": 1796036523.
 
 
 def secret(tmp_path, name, value):
-    path = tmp_path / name
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return str(path)
+    return secret_file(tmp_path / name, value)
 
 
 def wait_until(predicate, timeout=15):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import PapiClient
-from harness.onefs_simulator import OneFSSimulator
+from harness.onefs_simulator.factory import simulator_factory
 from harness.onefs_simulator.server import DEFAULT_CANARY
 
 START = 1_700_000_000.0
@@ -16,18 +16,8 @@ USER = "statsreader"
 
 @pytest.fixture
 def sim_factory():
-    started = []
-
-    def make(**kwargs):
-        opts = {"seed": 11, "nodes": 4, "start_time": START, "password": CANARY_PASSWORD, "username": USER}
-        opts.update(kwargs)
-        sim = OneFSSimulator(**opts).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    with simulator_factory(seed=11, nodes=4, start_time=START, password=CANARY_PASSWORD, username=USER) as make:
+        yield make
 
 
 @pytest.fixture

@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 from onefs_exporter_helpers import PASSWORD, USER, ExporterProcess
 
-from harness.onefs_simulator import OneFSSimulator
+from harness.daemon import secret_file
+from harness.onefs_simulator.factory import simulator_factory
 
 
 @pytest.fixture
 def sim_factory():
-    started = []
-
-    def make(**kwargs):
-        opts = {"seed": 11, "nodes": 3, "password": PASSWORD, "username": USER}
-        opts.update(kwargs)
-        sim = OneFSSimulator(**opts).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    with simulator_factory(seed=11, nodes=3, password=PASSWORD, username=USER) as make:
+        yield make
 
 
 @pytest.fixture
 def password_file(tmp_path):
-    path = tmp_path / "onefs.password"
-    path.write_text(PASSWORD + "\n")
-    path.chmod(0o600)
-    return path
+    return Path(secret_file(tmp_path / "onefs.password", PASSWORD))
 
 
 @pytest.fixture

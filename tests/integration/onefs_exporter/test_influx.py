@@ -7,6 +7,7 @@ from influx_receiver import InfluxReceiver, parse_line
 from onefs_exporter_helpers import cluster_entry, free_port, http_get, metric, parse_metrics
 
 from harness.certs import make_test_ca
+from harness.daemon import secret_file
 
 GROUPS = [{"name": "cpu", "keys": ["cluster.cpu.user.avg", "node.load.1min", "cluster.protostats.nfs"], "interval": 1}]
 
@@ -26,10 +27,7 @@ def receivers():
 
 
 def secret(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text + "\n")
-    path.chmod(0o600)
-    return str(path)
+    return secret_file(tmp_path / name, text)
 
 
 def config_for(sim, password_file, influx):
