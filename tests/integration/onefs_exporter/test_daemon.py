@@ -55,9 +55,15 @@ def test_three_clusters_with_faults(sim_factory, password_file, exporter_factory
     def settled():
         s = scrape(all_port)
         states = (up_of(s, "a"), up_of(s, "b"), up_of(s, "c"))
-        return s if states == (1, 0, 0) and metric(s, "isilon_stat_node_load_1min", cluster="alpha") else None
+        # up starts at 0: b and c count as down only once their first failure is counted.
+        failed = metric(s, "quadstats_onefs_exporter_errors_total", cluster="b", kind="permission") and metric(
+            s, "quadstats_onefs_exporter_errors_total", cluster="c", kind="unreachable"
+        )
+        return (
+            s if states == (1, 0, 0) and failed and metric(s, "isilon_stat_node_load_1min", cluster="alpha") else None
+        )
 
-    samples = proc.wait_for(settled, what="a up with values, b and c down")
+    samples = proc.wait_for(settled, what="a up with values, b and c down after their first failure")
     assert metric(samples, "quadstats_onefs_exporter_errors_total", cluster="b", kind="permission")
     assert metric(samples, "quadstats_onefs_exporter_errors_total", cluster="c", kind="unreachable")
 
