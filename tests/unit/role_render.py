@@ -67,3 +67,14 @@ def rendered_case(out: Path, case: str, names: list) -> tuple:
     error = out / case / "error.txt"
     assert not error.exists(), error.read_text()
     return (*((out / case / name).read_text() for name in names), json.loads((out / case / "derived.json").read_text()))
+
+
+def assert_check_failed(out: Path, case: str, expected: list, *, secret: str, not_rendered: str) -> None:
+    """The case failed a check with a message holding every ``expected`` text and not the secret; nothing rendered."""
+    error = out / case / "error.txt"
+    assert error.exists(), f"{case}: the checks passed, they must fail"
+    message = error.read_text()
+    for text in expected:
+        assert text in message, message
+    assert secret not in message
+    assert not (out / case / not_rendered).exists()

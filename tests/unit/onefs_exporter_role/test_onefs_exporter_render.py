@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import parse_config
-from unit.role_render import render_role, rendered_case
+from unit.role_render import assert_check_failed, render_role, rendered_case
 
 CANARY = "qscanary-onefs-role-render-4711"
 CA = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
@@ -194,10 +194,4 @@ def test_cluster_listeners_only(rendered: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(ERROR_CASES))
 def test_checks_name_the_variable_and_the_fix(rendered: Path, case: str) -> None:
-    error = rendered / case / "error.txt"
-    assert error.exists(), f"{case}: the checks passed, they must fail"
-    message = error.read_text()
-    for expected in ERROR_CASES[case][1]:
-        assert expected in message
-    assert CANARY not in message
-    assert not (rendered / case / "onefs_exporter.yml").exists()
+    assert_check_failed(rendered, case, ERROR_CASES[case][1], secret=CANARY, not_rendered="onefs_exporter.yml")

@@ -136,25 +136,15 @@ def assert_no_secret_on_host(host, secret):
     CX.assert_no_secret(host, secret)
 
 
-def test_unit_active_as_the_service_user(host):
-    assert SERVICE.wait_active(host) == "active"
+@pytest.mark.parametrize(("service", "module"), [(SERVICE, "onefs_exporter"), (CX, "container_exporter")])
+def test_units_active_as_the_one_service_user(host, service, module):
+    assert service.wait_active(host) == "active"
     daemons = [
         line.split(None, 1)
         for line in host.run("ps -eo user:20,args").stdout.splitlines()
-        if "services.onefs_exporter" in line and "ps -eo" not in line
+        if f"services.{module}" in line and "ps -eo" not in line
     ]
-    assert daemons, "the daemon process is not running"
-    assert {user for user, _args in daemons} == {USER}, daemons
-
-
-def test_container_exporter_active_as_the_same_service_user(host):
-    assert CX.wait_active(host) == "active"
-    daemons = [
-        line.split(None, 1)
-        for line in host.run("ps -eo user:20,args").stdout.splitlines()
-        if "services.container_exporter" in line and "ps -eo" not in line
-    ]
-    assert daemons, "the daemon process is not running"
+    assert daemons, f"the {module} daemon process is not running"
     assert {user for user, _args in daemons} == {USER}, daemons
 
 
