@@ -10,7 +10,8 @@ Not proven here: a real PowerScale cluster, the statistics' values (the simulato
 containers' memory/pids/blkio figures (the target's cgroups have no controllers, see docs/testing.md).
 
 The tests run in file order: state after converge, scraping, HTTP SD and heartbeats, leak checks, reboot,
-idempotence at -vvv, check mode, a password change, removal, check mode on the host without the exporters.
+idempotence at -vvv, check mode, a password change, a token change, removal, check mode on the host without
+the exporters.
 """
 
 import json
@@ -283,6 +284,23 @@ def test_password_change_restarts_the_unit_and_it_still_scrapes(host, changed_pa
     assert CX.main_pid(host) == cx_pid, "the container exporter was restarted for another role's change"
     assert host.file(f"{CREDENTIALS}/onefs-exporter-alpha.password").content_string == new
     assert wait_for(lambda: scraping(host), timeout=90), "not scraping with the new password"
+    assert_no_secret_on_host(host, new)
+
+
+def test_token_change_restarts_the_container_exporter_and_heartbeats_go_on(host):
+    """The receiver reads the token file on every request, so from now on it accepts only the new token."""
+    token_file = ephemeral_dir() / "simulators" / "backend.token"
+    old, new = token_file.read_text().strip(), f"qscanary-backend-changed-{os.urandom(8).hex()}"
+    token_file.write_text(new)
+    before_pid, onefs_pid = CX.main_pid(host), SERVICE.main_pid(host)
+    output = playbook("converge.yml", "-vvv")
+    assert old not in output and new not in output, "a token reached the -vvv output"
+    assert CX.wait_active(host) == "active"
+    assert CX.main_pid(host) != before_pid, "the container exporter was not restarted"
+    assert SERVICE.main_pid(host) == onefs_pid, "the OneFS exporter was restarted for another role's change"
+    assert host.file(f"{CREDENTIALS}/{CX_CREDENTIAL}").content_string == new
+    changed = time.time()
+    assert wait_for(lambda: sleeper_heartbeat(changed), timeout=60), "no accepted heartbeat with the new token"
     assert_no_secret_on_host(host, new)
 
 
