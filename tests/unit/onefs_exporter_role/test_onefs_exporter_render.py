@@ -1,38 +1,24 @@
 """The onefs_exporter role's rendered configuration and quadlet, and its checks before anything changes.
 
 One ``ansible-playbook`` run renders every case (one inventory host per case, local connection) through
-the role's argument_specs, defaults, vars, ``validate`` tasks and Ansible's templating (``render.yml``).
+the role's argument_specs, defaults, vars, ``validate`` tasks and Ansible's templating (``tests/unit/role_render``).
 Each rendered configuration is then read by the daemon's own parser (``services/onefs_exporter/config.py``),
 so the role can only write files the exporter accepts.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import parse_config
+from unit.role_render import assert_check_failed, render_role, rendered_case
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[2]
-ROLE = ROOT / "roles" / "onefs_exporter"
 CANARY = "qscanary-onefs-role-render-4711"
 CA = "-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n"
 CREDS = "/var/lib/quadstats/quadstats"
-
-HOST = {
-    "podman_host_facts": {
-        "user": "quadstats",
-        "home": "/home/quadstats",
-        "quadlet_dir": "/home/quadstats/.config/containers/systemd",
-        "credentials_dir": CREDS,
-    },
-}
 
 
 def cluster(name, **extra):
@@ -127,41 +113,20 @@ ERROR_CASES = {
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("onefs_exporter_role")
-    hosts = {}
-    for name, case in {**CASES, **{k: v[0] for k, v in ERROR_CASES.items()}}.items():
-        hosts[name] = {
-            **HOST,
-            **case,
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            "qs_role_dir": str(ROLE),
-            "qs_out_dir": str(out),
-        }
-    inventory = out / "inventory.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-    result = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", inventory, HERE / "render.yml", "-vvv"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        check=False,
+    return render_role(
+        "onefs_exporter",
+        {**CASES, **{name: case[0] for name, case in ERROR_CASES.items()}},
+        {"onefs_exporter.yml.j2": "onefs_exporter.yml", "onefs-exporter.container.j2": "onefs-exporter.container"},
+        ["onefs_exporter__credentials", "onefs_exporter__probe_url", "onefs_exporter__url_host"],
+        out=tmp_path_factory.mktemp("onefs_exporter_role"),
+        secret=CANARY,
     )
-    output = result.stdout + result.stderr
-    (out / "ansible.log").write_text(output)
-    assert result.returncode == 0, output[-5000:]
-    assert CANARY not in output, "a password reached the -vvv output"
-    return out
 
 
 def case_files(rendered: Path, case: str) -> tuple[dict, str, dict]:
-    error = rendered / case / "error.txt"
-    assert not error.exists(), error.read_text()
-    config = yaml.safe_load((rendered / case / "onefs_exporter.yml").read_text())
-    quadlet = (rendered / case / "onefs-exporter.container").read_text()
-    derived = json.loads((rendered / case / "derived.json").read_text())
-    return config, quadlet, derived
+    config, quadlet, derived = rendered_case(rendered, case, ["onefs_exporter.yml", "onefs-exporter.container"])
+    derived = {key.removeprefix("onefs_exporter__"): value for key, value in derived.items()}
+    return yaml.safe_load(config), quadlet, derived
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -229,10 +194,4 @@ def test_cluster_listeners_only(rendered: Path) -> None:
 
 @pytest.mark.parametrize("case", sorted(ERROR_CASES))
 def test_checks_name_the_variable_and_the_fix(rendered: Path, case: str) -> None:
-    error = rendered / case / "error.txt"
-    assert error.exists(), f"{case}: the checks passed, they must fail"
-    message = error.read_text()
-    for expected in ERROR_CASES[case][1]:
-        assert expected in message
-    assert CANARY not in message
-    assert not (rendered / case / "onefs_exporter.yml").exists()
+    assert_check_failed(rendered, case, ERROR_CASES[case][1], secret=CANARY, not_rendered="onefs_exporter.yml")
