@@ -38,6 +38,20 @@ else
   echo "$want" >"$stamp"
 fi
 
+qs_step "browser-test Node packages (tests/browser/package-lock.json)"
+if ! command -v npm >/dev/null; then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+stamp=tests/browser/node_modules/.quadstats-stamp
+want=$(sha256sum tests/browser/package-lock.json | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  echo "    up to date"
+else
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$want" >"$stamp"
+  echo "    installed"
+fi
+
 qs_step "collection path: quadstats.stack resolves from the working tree"
 link="$QS_VENV/ansible_collections/quadstats/stack"
 if [ "$(readlink "$link" 2>/dev/null)" != "$QS_ROOT" ]; then
