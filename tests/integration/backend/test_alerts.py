@@ -41,6 +41,17 @@ def standin():
     server.stop()
 
 
+def telegram_section(standin, directory, **extra):
+    """``telegram`` settings for the stand-in, the bot token in a 0600 file in ``directory``."""
+    token_file = directory / "bot-token"
+    token_file.write_text("42:canary-bot-token\n")
+    token_file.chmod(0o600)
+    return {
+        "enabled": True, "api_base_url": standin.base_url, "ca_file": str(standin.ca_file),
+        "token_file": str(token_file), "chat_id": "-1001", "poll_interval_seconds": 0.2, **extra,
+    }  # fmt: skip
+
+
 def report(query, host, name, type_, value, *, at=NOW):
     query(
         "INSERT INTO metrics (host, name, type, value, reported_at) VALUES (%s, %s, %s, %s, %s)"

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import yaml
+from test_alerts import telegram_section
 from test_replicas import Replica, wait_for
 
 from harness.telegram_standin import TelegramStandIn
@@ -26,9 +27,6 @@ def standin():
 
 @pytest.fixture
 def replica(settings_data, standin, tmp_path):
-    token_file = tmp_path / "bot-token"
-    token_file.write_text("42:canary-bot-token\n")
-    token_file.chmod(0o600)
     port = free_tcp_port()
     config = tmp_path / "backend.yml"
     config.write_text(
@@ -36,10 +34,7 @@ def replica(settings_data, standin, tmp_path):
             **settings_data,
             "listen": {"host": "127.0.0.1", "port": port},
             "alerts": {"evaluation_interval_seconds": 1, "database_unreachable_seconds": THRESHOLD},
-            "telegram": {
-                "enabled": True, "api_base_url": standin.base_url, "ca_file": str(standin.ca_file),
-                "token_file": str(token_file), "chat_id": "-1001", "timeout_seconds": 2, "poll_interval_seconds": 0.2,
-            },
+            "telegram": telegram_section(standin, tmp_path, timeout_seconds=2),
         })
     )  # fmt: skip
     service = Replica(config, port)

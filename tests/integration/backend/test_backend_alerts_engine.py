@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import Clock, bearer
-from test_alerts import migrate, report, run_eval
+from test_alerts import migrate, report, run_eval, telegram_section
 
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules
 from harness.telegram_standin import TelegramStandIn
@@ -102,17 +102,11 @@ def standin():
 
 @pytest.fixture
 def engine(app_factory, standin, tmp_path):
-    token_file = tmp_path / "bot-token"
-    token_file.write_text("42:canary-bot-token\n")
-    token_file.chmod(0o600)
     clock = Clock(NOW)
     client = app_factory(
         clock=clock,
         alerts={"evaluation_interval_seconds": 1, "alertmanager_resolve_minutes": 5},
-        telegram={
-            "enabled": True, "api_base_url": standin.base_url, "ca_file": str(standin.ca_file),
-            "token_file": str(token_file), "chat_id": "-1001", "poll_interval_seconds": 0.2,
-        },
+        telegram=telegram_section(standin, tmp_path),
         public_url="https://stats.example.org",
     )  # fmt: skip
     client.clock = clock
