@@ -138,7 +138,10 @@ LINK = '\n<a href="https://stats.example.org/hosts/web1">host view</a>'
 
 def test_alertmanager_alerts_notify_once_through_the_engine(engine, standin, make_token, query):
     token = make_token("*")
-    post = lambda alerts: engine.post("/api/v2/alerts", json=alerts, headers=bearer(token))  # noqa: E731
+
+    def post(alerts):
+        return engine.post("/api/v2/alerts", json=alerts, headers=bearer(token))
+
     for _resend in range(3):  # Prometheus re-sends a firing alert every evaluation
         assert post([DISK_FULL]).status_code == 200
     assert wait_sent(standin, 1) == ["<b>Alert:</b> web1 - DiskFull Value: disk &lt;full&gt; &amp; 95%" + LINK]
