@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, get_type_hints
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, create_model
 
 from ansible_collections.quadstats.stack.services.backend.alerts import silences as sil
 from ansible_collections.quadstats.stack.services.backend.alerts.silences import InvalidInput
@@ -73,17 +73,12 @@ class SilenceIn(_In):
     reason: StrictStr = Field(description="why")
 
 
-class SilenceOut(BaseModel):
-    id: int
-    host_pattern: str
-    name_pattern: str
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    reason: str
-    created_at: datetime
-    expired_by: str | None
-    active: bool
+# The stored silence's fields (silences.Silence) plus whether it is active now.
+SilenceOut = create_model(
+    "SilenceOut",
+    **{name: (hint, ...) for name, hint in get_type_hints(sil.Silence).items()},
+    active=(bool, ...),
+)
 
 
 class SilenceList(BaseModel):
