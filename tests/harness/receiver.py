@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -176,6 +177,40 @@ def live_pid(pidfile: Path) -> int | None:
     return pid if "receiver" in cmdline else None
 
 
+def fork_daemon(work: Callable[[int], None], log_path: Path | None = None) -> tuple[int, bytes]:
+    """Run ``work(ready_fd)`` in a detached child (new session; stdin /dev/null, stdout and stderr to
+    ``log_path`` or /dev/null). Returns the child's pid and what it wrote to ``ready_fd`` before closing
+    it (empty when it failed before it was ready)."""
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_fd)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else devnull
+        for fd, target in ((0, devnull), (1, out), (2, out)):
+            os.dup2(target, fd)
+        try:
+            work(write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        return child, pipe.read()
+
+
+def add_listen_arguments(command: argparse.ArgumentParser) -> None:
+    """``--address``, ``--port`` and ``--lifetime`` of a test server on a target's veth peer."""
+    command.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
+    command.add_argument("--port", type=int, required=True)
+    command.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
+
+
+def check_listen_address(parser: argparse.ArgumentParser, address: str) -> None:
+    if not (address.startswith("10.213.") or address == "127.0.0.1"):
+        parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+
+
 def start(args: argparse.Namespace) -> int:
     scheme = "https" if args.tls else "http"
     url = f"{scheme}://{args.address}:{args.port}"
@@ -183,21 +218,8 @@ def start(args: argparse.Namespace) -> int:
     if pid:
         print(json.dumps({"pid": pid, "url": url, "reused": True}))
         return 0
-    read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:  # daemon: new session, stdio detached
-        os.close(read_fd)
-        os.setsid()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        try:
-            serve(args, write_fd)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        ok = pipe.read() == b"ok"
+    child, ready = fork_daemon(lambda ready_fd: serve(args, ready_fd))
+    ok = ready == b"ok"
     if not ok:
         print(f"receiver failed to listen on {args.address}:{args.port}", file=sys.stderr)
         return 1
@@ -228,19 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receiver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("start", help="start a receiver daemon and wait until it listens")
-    st.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
-    st.add_argument("--port", type=int, required=True)
+    add_listen_arguments(st)
     st.add_argument("--tls", action="store_true", help="HTTPS with a throw-away self-signed certificate")
     st.add_argument("--log", required=True, help="JSON lines file, one per request")
     st.add_argument("--pidfile", required=True)
-    st.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
     st.add_argument("--sd-targets", default="[]", help="JSON answered at GET /sd (Prometheus HTTP SD)")
     sp = sub.add_parser("stop", help="stop the receiver of a pidfile")
     sp.add_argument("--pidfile", required=True)
     args = parser.parse_args(argv)
     if args.cmd == "start":
-        if not (args.address.startswith("10.213.") or args.address == "127.0.0.1"):
-            parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+        check_listen_address(parser, args.address)
+        try:
+            json.loads(args.sd_targets)
+        except ValueError:
+            parser.error("--sd-targets: not JSON (give a Prometheus HTTP SD list)")
         return start(args)
     return stop(args)
 

@@ -33,6 +33,7 @@ if not __package__:  # run as `python tests/harness/target_backend.py`: make `ha
 from harness.backend_service import wait_healthy
 from harness.certs import make_test_ca, server_names
 from harness.daemon import REPO, SERVICES, DaemonProcess, secret_file
+from harness.receiver import add_listen_arguments, check_listen_address, fork_daemon
 
 BACKEND = SERVICES + "backend"
 DBNAME = "target_backend"
@@ -122,28 +123,12 @@ def start(args: argparse.Namespace) -> int:
     if live_supervisor(directory):
         print((directory / "state.json").read_text())
         return 0
-    read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:  # supervisor: new session, stdio to its log
-        os.close(read_fd)
-        os.setsid()
-        out = os.open(directory / "supervisor.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.dup2(out, 1)
-        os.dup2(out, 2)
-        try:
-            supervise(args, write_fd)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        state = pipe.read().decode()
+    _child, state = fork_daemon(lambda ready_fd: supervise(args, ready_fd), directory / "supervisor.log")
     if not state:
         log = directory / "supervisor.log"
         print(f"target backend did not start:\n{log.read_text()[-3000:] if log.exists() else ''}", file=sys.stderr)
         return 1
-    print(state)
+    print(state.decode())
     return 0
 
 
@@ -174,17 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="target_backend", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("start", help="start database and backend, wait until healthy over HTTPS")
-    st.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
-    st.add_argument("--port", type=int, required=True)
+    add_listen_arguments(st)
     st.add_argument("--host", required=True, help="host name the ingest token may report for")
     st.add_argument("--dir", required=True, help="private state directory (0700)")
-    st.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
     sp = sub.add_parser("stop", help="stop the target backend of a state directory")
     sp.add_argument("--dir", required=True)
     args = parser.parse_args(argv)
     if args.cmd == "start":
-        if not (args.address.startswith("10.213.") or args.address == "127.0.0.1"):
-            parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+        check_listen_address(parser, args.address)
         return start(args)
     return stop(args)
 
