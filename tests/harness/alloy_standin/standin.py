@@ -479,7 +479,7 @@ class Pipelines:
     def __init__(self, root: Block, listen: str, storage: str, starts: int) -> None:
         self.components = {b.component: b for b in root.blocks}
         self.listen, self.storage, self.starts = listen, storage, starts
-        self.stats: dict = {"remote_write": {}, "scrape": {}, "journal": {}}
+        self.stats: dict = {"scrape": {}, "journal": {}}  # plus one entry per writer component
         self.sd_cache: dict[str, tuple[float, list]] = {}
         self.senders: dict[str, list[Sender]] = {}
         for ep in endpoints(root):
