@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
+import yaml
+
+from harness.daemon import DaemonProcess
+from harness.trixie_container import free_tcp_port
 
 
 def wait_healthy(base: str, *, timeout: float = 60, alive: Callable[[], str | None] = lambda: None) -> None:
@@ -27,3 +32,23 @@ def wait_healthy(base: str, *, timeout: float = 60, alive: Callable[[], str | No
         if time.monotonic() > deadline:
             raise TimeoutError(f"service at {base} not healthy after {timeout} s")
         time.sleep(0.2)
+
+
+def start_backend(settings: dict, directory, *, timeout: float = 60):
+    """The backend as a real process (``python3 -m …backend --config``) with ``settings``, over HTTP
+    on 127.0.0.1 at a free port; returns ``(daemon, base URL)`` once ``/healthz`` answers 200.
+
+    ``daemon`` is a :class:`harness.daemon.DaemonProcess` (its log, ``stop()``)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_tcp_port()
+    config = directory / "backend.yml"
+    config.write_text(yaml.safe_dump({**settings, "listen": {"host": "127.0.0.1", "port": port}}))
+    daemon = DaemonProcess("backend", config, directory / "backend.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, timeout=timeout, alive=lambda: None if daemon.proc.poll() is None else daemon.log())
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon, base
