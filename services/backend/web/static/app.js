@@ -20,10 +20,18 @@
     }
   }
 
-  var absolute = new Intl.DateTimeFormat("sv-SE", {
-    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
-    hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short"
+  // "2026-11-30 14:05:09 CET", as the server writes it (strftime "%Y-%m-%d %H:%M:%S %Z").
+  var parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+    minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short"
   });
+
+  function absolute(date) {
+    var p = {};
+    parts.formatToParts(date).forEach(function (part) { p[part.type] = part.value; });
+    return p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute + ":" + p.second +
+      " " + p.timeZoneName;
+  }
 
   function ago(date) {
     var seconds = Math.round((Date.now() - date.getTime()) / 1000);
@@ -40,7 +48,7 @@
     root.querySelectorAll("time.abs[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (!isNaN(date)) {
-        el.textContent = absolute.format(date);
+        el.textContent = absolute(date);
         el.title = date.toISOString();
       }
     });
