@@ -151,8 +151,48 @@ CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND fa
     ),
     Migration(
         5,
-        "reserved for the alerts helper (maintenance windows); the lead renumbers at merge",
-        "SELECT 1;",
+        "silences with reasons and early expiry, maintenance windows, reminders, Alertmanager alert states",
+        """
+-- Silences: a reason is required; who ended one early. Expiring one that has not started yet
+-- makes it empty (starts_at = ends_at = the expiry time), hence >= instead of >.
+ALTER TABLE silences RENAME COLUMN comment TO reason;
+ALTER TABLE silences ADD COLUMN expired_by text;
+ALTER TABLE silences DROP CONSTRAINT silences_check;
+ALTER TABLE silences ADD CONSTRAINT silences_window CHECK (ends_at >= starts_at);
+CREATE INDEX silences_ends_at ON silences (ends_at);
+
+-- Maintenance windows: one-off (starts_at..ends_at) or weekly (ISO weekdays 1 = Monday, a local
+-- start time in an IANA time zone, a duration).
+CREATE TABLE maintenance_windows (
+    id           bigserial PRIMARY KEY,
+    host_pattern text NOT NULL DEFAULT '*',
+    name_pattern text NOT NULL DEFAULT '*',
+    starts_at    timestamptz,
+    ends_at      timestamptz,
+    weekdays     smallint[],
+    start_time   time,
+    duration     interval,
+    time_zone    text,
+    created_by   text NOT NULL,
+    reason       text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT maintenance_windows_kind CHECK (
+        (starts_at IS NOT NULL AND ends_at > starts_at
+         AND weekdays IS NULL AND start_time IS NULL AND duration IS NULL AND time_zone IS NULL)
+        OR (starts_at IS NULL AND ends_at IS NULL AND cardinality(weekdays) > 0
+            AND start_time IS NOT NULL AND duration > interval '0' AND time_zone IS NOT NULL))
+);
+
+-- Reminders: when the last notification about a firing alert was queued.
+ALTER TABLE metrics ADD COLUMN notified_at timestamptz;
+
+-- Alerts posted through the Alertmanager API get a state like metrics, so the engine dedups them.
+ALTER TABLE external_alerts
+    ADD COLUMN state text NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'alert')),
+    ADD COLUMN state_since timestamptz,
+    ADD COLUMN notified_at timestamptz;
+ALTER TABLE alert_events ADD COLUMN source text NOT NULL DEFAULT 'metric' CHECK (source IN ('metric', 'alertmanager'));
+""",
     ),
     Migration(
         6,

@@ -19,10 +19,10 @@ from typing import NamedTuple
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import (
     Metric,
     Rules,
-    Silence,
     decide,
     message_html,
 )
+from ansible_collections.quadstats.stack.services.backend.alerts.silences import active_mutes, muted
 
 log = logging.getLogger("quadstats.backend")
 ENGINE_LOCK = int.from_bytes(hashlib.sha256(b"quadstats.backend.alerts").digest()[:8], "big", signed=True)
@@ -34,14 +34,6 @@ class Transition(NamedTuple):
     transition: str
     value: str | None
     silenced: bool
-
-
-async def active_silences(conn, now: datetime) -> list[Silence]:
-    cur = await conn.execute(
-        "SELECT host_pattern, name_pattern, starts_at, ends_at FROM silences WHERE starts_at <= %s AND ends_at > %s",
-        (now, now),
-    )
-    return [Silence(*row) for row in await cur.fetchall()]
 
 
 async def evaluate(conn, rules: Rules, now: datetime, *, notify: bool = True) -> list[Transition] | None:
@@ -59,7 +51,7 @@ async def evaluate(conn, rules: Rules, now: datetime, *, notify: bool = True) ->
             if gone:
                 log.info("forgot %d metric(s) not reported for %s days: %s", len(gone), rules.expire_after_days,
                          ", ".join(f"{h}/{n}" for h, n in gone[:20]))  # fmt: skip
-        silences = await active_silences(conn, now)
+        mutes = await active_mutes(conn, now)
         # Byte order (COLLATE "C") = Python's sort order, the order ingest locks rows in: no deadlocks.
         cur = await conn.execute(
             "SELECT host, name, type, value, reported_at, state, condition_since FROM metrics"
@@ -78,7 +70,7 @@ async def evaluate(conn, rules: Rules, now: datetime, *, notify: bool = True) ->
             )
             if d.transition is None:
                 continue
-            silenced = any(s.mutes(m.host, m.name, now) for s in silences)
+            silenced = muted(mutes, m.host, m.name, now)
             cur = await conn.execute(
                 "INSERT INTO alert_events (at, host, name, transition, value, silenced)"
                 " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",

@@ -5,8 +5,8 @@
 The seed's two rules: a disk metric alerts when its value is above the threshold (90 by default;
 exactly 90 is fine; a value that is not a number alerts), a ping alerts when it is older than
 ``value`` minutes (or the default, 5). On top: per host/name overrides, a **sustained-for**
-window (the condition must hold that long before the alert fires; recovery is immediate), and
-silences (host/name glob patterns with a time window) that mute notifications, never transitions.
+window (the condition must hold that long before the alert fires; recovery is immediate).
+Silences and maintenance windows (``silences.py``) mute notifications, never transitions.
 """
 
 from __future__ import annotations
@@ -104,21 +104,6 @@ def decide(metric: Metric, rules: Rules, now: datetime) -> Decision:
     if now - since >= timedelta(seconds=sustained):
         return Decision(ALERT, since, ALERT)
     return Decision(OK, since, None)
-
-
-@dataclass(frozen=True)
-class Silence:
-    host: str
-    name: str
-    starts_at: datetime
-    ends_at: datetime
-
-    def mutes(self, host: str, name: str, now: datetime) -> bool:
-        return (
-            self.starts_at <= now < self.ends_at
-            and fnmatch.fnmatchcase(host, self.host)
-            and fnmatch.fnmatchcase(name, self.name)
-        )
 
 
 def message_html(transition: str, metric: Metric) -> str:

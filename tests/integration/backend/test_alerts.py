@@ -73,7 +73,7 @@ def test_sustained_window_and_silences(schema, query):
     report(query, "web1", "/", "disk", "95", at=NOW)
     report(query, "db1", "/", "disk", "97", at=NOW)
     query(
-        "INSERT INTO silences (host_pattern, name_pattern, starts_at, ends_at, created_by, comment)"
+        "INSERT INTO silences (host_pattern, name_pattern, starts_at, ends_at, created_by, reason)"
         " VALUES ('db*', '*', %s, %s, 'ops@example.org', 'disk swap tonight')",
         (NOW - timedelta(hours=1), NOW + timedelta(hours=1)),
     )
