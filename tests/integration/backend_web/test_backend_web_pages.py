@@ -9,6 +9,7 @@ backend's own evaluation rounds (every second here). Telegram is off: notificati
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import time
@@ -35,6 +36,12 @@ def wait_for(check, what, timeout=60):
         time.sleep(0.3)
 
 
+def ingest_token(backend):
+    """A token for any host; in a thread, since Playwright's sync API runs an event loop in this one."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(backend.ingest_token, "*").result()
+
+
 def post_metrics(backend, token, *metrics):
     answer = httpx.post(f"{backend.base_url}/metric", json=list(metrics), headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200, answer.text
@@ -44,7 +51,7 @@ def post_metrics(backend, token, *metrics):
 def backend(make_web_backend):
     """A backend evaluating alerts every second, with metrics of three hosts; web1 "/var" alerting."""
     backend = make_web_backend(alerts={"evaluation_interval_seconds": 1})
-    backend.token = backend.ingest_token("*")
+    backend.token = ingest_token(backend)
     post_metrics(
         backend,
         backend.token,
@@ -288,7 +295,8 @@ def test_pages_send_security_headers_and_hold_no_inline_code(user_page, backend)
     cookies = {c["name"]: c["value"] for c in user_page.context.cookies()}
     with httpx.Client(base_url=backend.base_url, cookies=cookies) as session:
         for path in (*PAGES, "/login"):
-            answer = session.get(path)
+            # the login page as a visitor without a session sees it
+            answer = session.get(path) if path != "/login" else httpx.get(f"{backend.base_url}/login")
             assert answer.status_code == 200, path
             csp = answer.headers["content-security-policy"]
             assert "script-src 'self';" in csp and "style-src 'self';" in csp and "unsafe" not in csp

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from playwright.sync_api import expect
+from test_backend_web_pages import ingest_token
 
 from harness.browser import login_local
 
@@ -48,7 +49,7 @@ def ingest(backend, lines):
 def backend(make_web_backend):
     """120 app.service lines of web1, one every 5 s until two minutes ago; 5 nginx errors of web2."""
     backend = make_web_backend()
-    backend.token = backend.ingest_token("*")
+    backend.token = ingest_token(backend)
     end = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     backend.times = [end - timedelta(seconds=5 * (APP_LINES - 1 - i)) for i in range(APP_LINES)]
     lines = [
