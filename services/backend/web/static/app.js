@@ -45,6 +45,8 @@
   }
 
   function localize(root) {
+    // The server wrote the times in our zone already (with its own zone names): leave them.
+    if (shown === zone) return relativize(root);
     root.querySelectorAll("time.abs[datetime]").forEach(function (el) {
       var date = new Date(el.getAttribute("datetime"));
       if (!isNaN(date)) {
@@ -52,6 +54,10 @@
         el.title = date.toISOString();
       }
     });
+    relativize(root);
+  }
+
+  function relativize(root) {
     root.querySelectorAll(".rel[data-since]").forEach(function (el) {
       var date = new Date(el.getAttribute("data-since"));
       if (!isNaN(date)) el.textContent = ago(date);
@@ -60,12 +66,7 @@
 
   document.addEventListener("DOMContentLoaded", function () { localize(document); });
   document.addEventListener("htmx:load", function (evt) { localize(evt.target); });
-  setInterval(function () {
-    document.querySelectorAll(".rel[data-since]").forEach(function (el) {
-      var date = new Date(el.getAttribute("data-since"));
-      if (!isNaN(date)) el.textContent = ago(date);
-    });
-  }, 15000);
+  setInterval(function () { relativize(document); }, 15000);
 
   // A live region (tbody.live) polls; skip a round while someone works inside it (an open
   // "Silence…" form, an expanded journal line, focus in a field), so nothing typed is lost.
