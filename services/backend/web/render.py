@@ -9,7 +9,7 @@ script converts every ``<time datetime>`` in place.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,4 +101,14 @@ def iso(when: datetime | None) -> str:
     return "" if when is None else when.astimezone(UTC).isoformat()
 
 
+def span(length: timedelta) -> str:
+    """``2 h``, ``1 h 30 min``, ``1 d 2 h``: a window's length as people say it."""
+    minutes = int(length.total_seconds() // 60)
+    days, minutes = divmod(minutes, 1440)
+    hours, minutes = divmod(minutes, 60)
+    parts = [f"{n} {unit}" for n, unit in ((days, "d"), (hours, "h"), (minutes, "min")) if n]
+    return " ".join(parts) or "0 min"
+
+
 templates.env.filters["iso"] = iso
+templates.env.filters["span"] = span

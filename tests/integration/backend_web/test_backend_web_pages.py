@@ -247,7 +247,7 @@ def test_maintenance_window_weekly_create_and_delete(user_page, backend):
     page.click("#create-window")
     row = page.locator("table.windows tr.window", has_text="weekly backup")
     expect(row).to_have_count(1)
-    expect(row.locator("td[data-label=When]")).to_contain_text("every wed, sun at 02:30 Europe/Berlin for 1:30:00")
+    expect(row.locator("td[data-label=When]")).to_contain_text("every wed, sun at 02:30 Europe/Berlin for 1 h 30 min")
     assert backend.query("SELECT weekdays, time_zone FROM maintenance_windows WHERE reason = 'weekly backup'") == [
         ([3, 7], "Europe/Berlin")
     ]
