@@ -34,14 +34,14 @@ def wait_healthy(base: str, *, timeout: float = 60, alive: Callable[[], str | No
         time.sleep(0.2)
 
 
-def start_backend(settings: dict, directory, *, timeout: float = 60):
+def start_backend(settings: dict, directory, *, port: int | None = None, timeout: float = 60):
     """The backend as a real process (``python3 -m …backend --config``) with ``settings``, over HTTP
-    on 127.0.0.1 at a free port; returns ``(daemon, base URL)`` once ``/healthz`` answers 200.
+    on 127.0.0.1 at ``port`` (default: a free one); returns ``(daemon, base URL)`` once ``/healthz`` answers 200.
 
     ``daemon`` is a :class:`harness.daemon.DaemonProcess` (its log, ``stop()``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_tcp_port()
+    port = port or free_tcp_port()
     config = directory / "backend.yml"
     config.write_text(yaml.safe_dump({**settings, "listen": {"host": "127.0.0.1", "port": port}}))
     daemon = DaemonProcess("backend", config, directory / "backend.log")

@@ -10,17 +10,20 @@ settings (the OpenID tests use it). ``page`` is a fresh browser context's page p
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import secrets
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from playwright.sync_api import sync_playwright
 
 from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from harness.backend_service import start_backend
-from harness.browser import browser, chromium_available, login_local
+from harness.browser import chromium_available, launch, login_local, new_page
 from harness.daemon import DaemonProcess, secret_file
 from harness.timescaledb import TimescaleDB, podman_available
 
@@ -52,7 +55,15 @@ class WebBackend:
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                 return await add_token(conn, host)
 
-        return asyncio.run(run())
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
+
+    def client(self, session_cookie=None) -> httpx.Client:
+        """An HTTP client for the backend, with a session cookie when given (close it after use)."""
+        return httpx.Client(
+            base_url=self.base_url, cookies={"quadstats_session": session_cookie} if session_cookie else None
+        )
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +77,10 @@ def web_timescaledb():
 
 @pytest.fixture(scope="module")
 def make_web_backend(web_timescaledb, tmp_path_factory):
-    """``make(web={...}, **sections) -> WebBackend``: a backend process on a new database, web login on."""
+    """``make(web={...}, port=None, **sections) -> WebBackend``: a backend process on a new database, web login on."""
     started = []
 
-    def make(web=None, **sections):
+    def make(web=None, port=None, **sections):
         directory = tmp_path_factory.mktemp("web-backend")
         dbname = "w_" + uuid.uuid4().hex[:12]
         with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
@@ -94,7 +105,7 @@ def make_web_backend(web_timescaledb, tmp_path_factory):
             },
             **sections,
         }
-        daemon, base = start_backend(settings, directory)
+        daemon, base = start_backend(settings, directory, port=port)
         backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings)
         started.append((backend, dbname))
         return backend
@@ -112,21 +123,28 @@ def web_backend(make_web_backend):
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def playwright():
+    """The one sync Playwright of the test process (launch more browsers with ``harness.browser.launch``)."""
     missing = chromium_available()
     if missing:
         pytest.skip(missing)
-    with browser() as launched:
-        yield launched
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    launched = launch(playwright)
+    yield launched
+    launched.close()
 
 
 @pytest.fixture
 def page(chromium):
     """A page in a fresh browser context (own cookies), closed after the test."""
-    context = chromium.new_context()
-    context.set_default_timeout(30_000)  # a loaded 2-core machine; readiness waits, not timing checks
-    yield context.new_page()
-    context.close()
+    opened = new_page(chromium)
+    yield opened
+    opened.context.close()
 
 
 @pytest.fixture
