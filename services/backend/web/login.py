@@ -251,7 +251,7 @@ async def oidc_callback(request: Request):  # noqa: PLR0911 # one answer per way
         )
     except OidcError as exc:
         log.error("web login: %s", exc)
-        return _login_page(request, 502, error=exc.public)
+        return _login_page(request, exc.status, error=exc.public)
     refusal = client.refusal(claims)
     if refusal:
         log.info("web login refused for %r: %s", claims.get("email"), refusal)
