@@ -45,13 +45,17 @@ def browser(args: Sequence[str] = (), **options) -> Iterator[Browser]:
             chromium.close()
 
 
-def new_page(chromium: Browser, timeout_ms: float = 30_000) -> Page:
-    """A page in a fresh browser context (its own cookies); close ``page.context`` after use.
+@contextlib.contextmanager
+def fresh_page(chromium: Browser, timeout_ms: float = 30_000) -> Iterator[Page]:
+    """A page in a new browser context (its own cookies), closed after the ``with`` block.
 
     The default timeout is generous: a loaded 2-core machine; these are readiness waits, not timing checks."""
     context = chromium.new_context()
     context.set_default_timeout(timeout_ms)
-    return context.new_page()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def login_local(page: Page, base_url: str, username: str, password: str, next_path: str | None = None) -> None:

@@ -32,13 +32,18 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 
 
 class OidcError(Exception):
-    """The login failed; ``public`` is what the page says, the log gets ``str(exc)``."""
+    """The login failed; ``public`` is what the page says, the log gets ``str(exc)``; ``status``: 502
+    when the issuer is unreachable or answers nonsense, 400 when it refused what the browser brought."""
 
     def __init__(
-        self, detail: str, public: str = "Single sign-on failed. Try again, or ask the administrator."
+        self,
+        detail: str,
+        public: str = "Single sign-on failed. Try again, or ask the administrator.",
+        status: int = 502,
     ) -> None:
         super().__init__(detail)
         self.public = public
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from playwright.sync_api import sync_playwright
 
 from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from harness.backend_service import start_backend
-from harness.browser import chromium_available, launch, login_local, new_page
+from harness.browser import chromium_available, fresh_page, launch, login_local
 from harness.daemon import DaemonProcess, secret_file
 from harness.timescaledb import TimescaleDB, podman_available
 
@@ -134,17 +135,15 @@ def playwright():
 
 @pytest.fixture(scope="session")
 def chromium(playwright):
-    launched = launch(playwright)
-    yield launched
-    launched.close()
+    with contextlib.closing(launch(playwright)) as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(chromium):
     """A page in a fresh browser context (own cookies), closed after the test."""
-    opened = new_page(chromium)
-    yield opened
-    opened.context.close()
+    with fresh_page(chromium) as opened:
+        yield opened
 
 
 @pytest.fixture

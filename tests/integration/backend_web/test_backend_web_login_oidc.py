@@ -9,7 +9,7 @@ import ssl
 import httpx
 import pytest
 
-from harness.browser import launch, new_page
+from harness.browser import fresh_page, launch
 from harness.oidc_provider import ALLOWED, REFUSED, UNVERIFIED, OidcProvider, node_available
 from harness.trixie_container import free_tcp_port
 
@@ -35,16 +35,14 @@ def oidc_backend(provider, make_web_backend):
 @pytest.fixture(scope="module")
 def idp_chromium(provider, playwright):
     """Chromium that accepts the provider's test certificate (by its key) and no other."""
-    launched = launch(playwright, provider.chromium_args())
-    yield launched
-    launched.close()
+    with contextlib.closing(launch(playwright, provider.chromium_args())) as launched:
+        yield launched
 
 
 @pytest.fixture
 def idp_page(idp_chromium):
-    opened = new_page(idp_chromium)
-    yield opened
-    opened.context.close()
+    with fresh_page(idp_chromium) as opened:
+        yield opened
 
 
 def login_through_provider(page, backend, account, next_path="/account"):
