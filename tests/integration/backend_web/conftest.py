@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import secrets
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ class WebBackend:
     daemon: DaemonProcess
     directory: Path
     settings: dict = field(repr=False)
+    tls: dict | None = None
 
     def query(self, sql, params=()):
         """Rows of ``sql`` on the backend's database (``[]`` for a statement without rows)."""
@@ -63,7 +65,9 @@ class WebBackend:
     def client(self, session_cookie=None) -> httpx.Client:
         """An HTTP client for the backend, with a session cookie when given (close it after use)."""
         return httpx.Client(
-            base_url=self.base_url, cookies={"quadstats_session": session_cookie} if session_cookie else None
+            base_url=self.base_url,
+            cookies={"quadstats_session": session_cookie} if session_cookie else None,
+            verify=ssl.create_default_context(cafile=self.tls["ca"]) if self.tls else True,
         )
 
 
@@ -78,10 +82,11 @@ def web_timescaledb():
 
 @pytest.fixture(scope="module")
 def make_web_backend(web_timescaledb, tmp_path_factory):
-    """``make(web={...}, port=None, **sections) -> WebBackend``: a backend process on a new database, web login on."""
+    """``make(web={...}, port=None, tls=None, **sections) -> WebBackend``: a backend process on a new
+    database, web login on (HTTPS when ``tls`` holds ``harness.certs.make_test_ca``'s paths)."""
     started = []
 
-    def make(web=None, port=None, **sections):
+    def make(web=None, port=None, tls=None, **sections):
         directory = tmp_path_factory.mktemp("web-backend")
         dbname = "w_" + uuid.uuid4().hex[:12]
         with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
@@ -106,8 +111,8 @@ def make_web_backend(web_timescaledb, tmp_path_factory):
             },
             **sections,
         }
-        daemon, base = start_backend(settings, directory, port=port)
-        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings)
+        daemon, base = start_backend(settings, directory, port=port, tls=tls)
+        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings, tls)
         started.append((backend, dbname))
         return backend
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from harness.browser import axe_violations, login_local
+from harness.certs import make_test_ca
 from harness.daemon import REPO, SERVICES
 
 SESSION = "quadstats_session"
@@ -218,3 +219,18 @@ def test_secure_cookies_and_lockout(make_web_backend):
     assert locked.status_code == 429
     assert "Too many failed logins from your address" in locked.text
     assert backend.query("SELECT count(*) FROM web_sessions") == [(0,)]
+
+
+def test_https_marks_cookies_secure_without_the_setting(make_web_backend, tmp_path):
+    backend = make_web_backend(tls=make_test_ca(tmp_path / "tls", hostnames=(), ips=("127.0.0.1",)))
+    assert backend.base_url.startswith("https://")
+    with backend.client() as client:
+        form = client.get("/login")
+        assert "Secure" in form.headers["set-cookie"]
+        data = {"csrf_token": form_token(form.text), "username": "admin", "password": backend.admin_password}
+        logged_in = client.post("/login", data=data)
+        assert logged_in.status_code == 303
+        session = next(v for k, v in logged_in.headers.multi_items() if k == "set-cookie" and v.startswith(SESSION))
+        assert "Secure" in session
+        assert "HttpOnly" in session
+        assert client.get("/account").status_code == 200

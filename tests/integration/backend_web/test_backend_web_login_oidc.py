@@ -29,7 +29,8 @@ def provider(tmp_path_factory):
 @pytest.fixture(scope="module")
 def oidc_backend(provider, make_web_backend):
     web = {"oidc": provider.web_settings([ALLOWED.email, UNVERIFIED.email], button_label="Log in with Test IdP")}
-    return make_web_backend(web=web, port=provider.backend_port)
+    # Debug logs: the secrets canary below reads the most a log can say.
+    return make_web_backend(web=web, port=provider.backend_port, log_level="debug")
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +156,15 @@ def test_issuer_tls_is_verified_by_default(make_web_backend, provider):
     assert answer.status_code == 502
     assert "The identity provider cannot be reached" in answer.text
     assert "web.oidc.ca_file" in backend.daemon.log()
+
+
+def test_no_secret_reaches_the_log_or_a_page(idp_page, oidc_backend, provider):
+    login_through_provider(idp_page, oidc_backend, ALLOWED)
+    cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
+    page_text = idp_page.content()
+    session_key = (oidc_backend.directory / "session-key").read_text().strip()
+    log = oidc_backend.daemon.log()
+    assert "web login:" in log  # the log is there and speaks of logins
+    for secret in (provider.client_secret, session_key, oidc_backend.admin_password, ALLOWED.password, cookie):
+        assert secret not in log
+        assert secret not in page_text
