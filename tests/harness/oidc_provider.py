@@ -135,3 +135,20 @@ class OidcProvider:
             "allowed_emails": list(allowed_emails),
             **extra,
         }
+
+
+def login_through_provider(page, base_url: str, account: Account, next_path: str = "/account") -> None:
+    """In the browser: open ``next_path`` of the backend at ``base_url``, land on its login page, follow
+    its single sign-on button, sign in at the provider as ``account`` and allow access; returns once
+    the browser is back at the backend (logged in, or on its refusal page)."""
+    page.goto(f"{base_url}{next_path}")
+    if not page.url.startswith(f"{base_url}/login?next="):
+        raise AssertionError(f"{next_path} did not lead to the login page but to {page.url}")
+    with page.expect_navigation():
+        page.click("a#login-oidc")
+    page.fill("#oidc-login", account.login)
+    page.fill("#oidc-password", account.password)
+    with page.expect_navigation():
+        page.click("#oidc-submit")
+    with page.expect_navigation(url=lambda url: url.startswith(base_url)):
+        page.click("#oidc-consent")

@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from harness.browser import fresh_page, launch
-from harness.oidc_provider import ALLOWED, REFUSED, UNVERIFIED, OidcProvider, node_available
+from harness.oidc_provider import (
+    ALLOWED,
+    REFUSED,
+    UNVERIFIED,
+    OidcProvider,
+    login_through_provider,
+    node_available,
+)
 from harness.trixie_container import free_tcp_port
 
 
@@ -46,21 +53,8 @@ def idp_page(idp_chromium):
         yield opened
 
 
-def login_through_provider(page, backend, account, next_path="/account"):
-    page.goto(f"{backend.base_url}{next_path}")
-    assert page.url.startswith(f"{backend.base_url}/login?next=")
-    with page.expect_navigation():
-        page.click("a#login-oidc")
-    page.fill("#oidc-login", account.login)
-    page.fill("#oidc-password", account.password)
-    with page.expect_navigation():
-        page.click("#oidc-submit")
-    with page.expect_navigation(url=lambda url: url.startswith(backend.base_url)):
-        page.click("#oidc-consent")
-
-
 def test_allowed_email_logs_in_through_the_provider(idp_page, oidc_backend, provider):
-    login_through_provider(idp_page, oidc_backend, ALLOWED)
+    login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     assert idp_page.url == f"{oidc_backend.base_url}/account"
     assert idp_page.text_content("#account-email") == ALLOWED.email
     assert idp_page.text_content("#account-name") == ALLOWED.name
@@ -70,7 +64,7 @@ def test_allowed_email_logs_in_through_the_provider(idp_page, oidc_backend, prov
 
 
 def test_refused_email_gets_a_clear_page_and_no_session(idp_page, oidc_backend):
-    login_through_provider(idp_page, oidc_backend, REFUSED)
+    login_through_provider(idp_page, oidc_backend.base_url, REFUSED)
     assert idp_page.url.startswith(f"{oidc_backend.base_url}/auth/callback?")
     assert idp_page.text_content("h1") == "Access refused"
     assert idp_page.text_content("#login-error") == (
@@ -82,7 +76,7 @@ def test_refused_email_gets_a_clear_page_and_no_session(idp_page, oidc_backend):
 
 
 def test_unverified_email_is_refused_even_when_allowed(idp_page, oidc_backend):
-    login_through_provider(idp_page, oidc_backend, UNVERIFIED)
+    login_through_provider(idp_page, oidc_backend.base_url, UNVERIFIED)
     assert idp_page.text_content("#login-error") == (
         f"Your identity provider has not verified the e-mail address {UNVERIFIED.email}."
     )
@@ -90,7 +84,7 @@ def test_unverified_email_is_refused_even_when_allowed(idp_page, oidc_backend):
 
 
 def test_oidc_logout_ends_the_session(idp_page, oidc_backend):
-    login_through_provider(idp_page, oidc_backend, ALLOWED)
+    login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
     with idp_page.expect_navigation():
         idp_page.click("#logout")
@@ -159,7 +153,7 @@ def test_issuer_tls_is_verified_by_default(make_web_backend, provider):
 
 
 def test_no_secret_reaches_the_log_or_a_page(idp_page, oidc_backend, provider):
-    login_through_provider(idp_page, oidc_backend, ALLOWED)
+    login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
     page_text = idp_page.content()
     session_key = (oidc_backend.directory / "session-key").read_text().strip()
