@@ -141,6 +141,16 @@ def test_unauthenticated_page_redirects_to_login(web_backend):
     assert htmx.headers["HX-Redirect"] == "/login?next=/account"
 
 
+def test_a_change_without_a_session_goes_to_the_login_page(web_backend):
+    with web_backend.client() as client:
+        answer = client.post("/account/logout-others", data={"csrf_token": "x"})
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/login"
+        htmx = client.post("/account/logout-others", headers={"HX-Request": "true", "X-CSRF-Token": "x"})
+        assert htmx.status_code == 401
+        assert htmx.headers["HX-Redirect"] == "/login"
+
+
 def test_next_never_leaves_the_site(page, web_backend):
     login_local(page, web_backend.base_url, web_backend.admin_username, web_backend.admin_password, "//evil.example/x")
     assert page.url.startswith(web_backend.base_url)
