@@ -275,10 +275,10 @@ class NoStoreMiddleware:
         async def send_no_store(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                names = {name.lower() for name, _ in headers}
-                html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
+                lowered = [(name.lower(), value) for name, value in headers]
+                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in lowered)
                 authenticated = (scope.get("state") or {}).get(_USER) is not None
-                if (html or authenticated) and b"cache-control" not in names:
+                if (html or authenticated) and all(name != b"cache-control" for name, _value in lowered):
                     headers.append((b"cache-control", b"no-store"))
                     message = {**message, "headers": headers}
             await send(message)

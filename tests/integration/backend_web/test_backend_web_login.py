@@ -223,8 +223,7 @@ def test_secure_cookies_and_lockout(make_web_backend):
                 "/login", data={"csrf_token": form_token(form.text), "username": "admin", "password": password}
             )
 
-        for _ in range(3):
-            assert attempt("wrong-password").status_code == 401
+        assert [attempt("wrong-password").status_code for _attempt in range(3)] == [401] * 3
         locked = attempt(backend.admin_password)
     assert locked.status_code == 429
     assert "Too many failed logins from your address" in locked.text
