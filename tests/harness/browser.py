@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 CHROMIUM = os.environ.get("QS_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
@@ -27,17 +27,35 @@ def chromium_available() -> str | None:
     return None
 
 
+def launch(playwright: Playwright, args: Sequence[str] = (), **options) -> Browser:
+    """A headless Chromium from a running Playwright; ``args`` are extra command-line switches.
+
+    One process may run only one sync Playwright: launch further browsers from the same one."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", *args], **options)
+
+
 @contextlib.contextmanager
-def browser(args: Sequence[str] = (), **launch) -> Iterator[Browser]:
-    """A headless Chromium; ``args`` are extra command-line switches."""
+def browser(args: Sequence[str] = (), **options) -> Iterator[Browser]:
+    """A headless Chromium (and its own Playwright) for the ``with`` block."""
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", *args], **launch
-        )
+        chromium = launch(playwright, args, **options)
         try:
             yield chromium
         finally:
             chromium.close()
+
+
+@contextlib.contextmanager
+def fresh_page(chromium: Browser, timeout_ms: float = 30_000) -> Iterator[Page]:
+    """A page in a new browser context (its own cookies), closed after the ``with`` block.
+
+    The default timeout is generous: a loaded 2-core machine; these are readiness waits, not timing checks."""
+    context = chromium.new_context()
+    context.set_default_timeout(timeout_ms)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def login_local(page: Page, base_url: str, username: str, password: str, next_path: str | None = None) -> None:

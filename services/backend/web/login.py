@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from dataclasses import dataclass
 
 import argon2
 from fastapi import APIRouter, Depends, Request
@@ -31,6 +32,7 @@ from ansible_collections.quadstats.stack.services.backend.web.session import (
     current_user,
     render,
     require_csrf,
+    require_login_form_csrf,
     safe_next,
     web_auth,
 )
@@ -76,7 +78,7 @@ async def _stored_hash(conn, web: WebSettings, username: str) -> str | None:
 
 
 async def check_local(conn, web: WebSettings, username: str, password: str) -> bool:
-    stored = await _stored_hash(conn, web, username) if web.admin_password_file or username else None
+    stored = await _stored_hash(conn, web, username)
     try:
         ok = await asyncio.to_thread(HASHER.verify, stored or _DUMMY_HASH, password)
     except argon2.exceptions.VerificationError:
@@ -86,10 +88,9 @@ async def check_local(conn, web: WebSettings, username: str, password: str) -> b
         return False
     if stored is None:
         return False
-    if ok and HASHER.check_needs_rehash(stored):
-        await conn.execute(
-            "UPDATE web_users SET password_hash = %s WHERE username = %s", (HASHER.hash(password), username)
-        )
+    if ok and HASHER.check_needs_rehash(stored):  # older parameters: store a hash with today's
+        rehashed = await asyncio.to_thread(HASHER.hash, password)
+        await conn.execute("UPDATE web_users SET password_hash = %s WHERE username = %s", (rehashed, username))
     return ok
 
 
@@ -122,17 +123,25 @@ class LoginThrottle:
         self._failures.pop(address, None)
 
 
-def _state(request: Request):
-    """The app's login state (throttle, OpenID client, cookie serializer), made on first use."""
-    app_state = request.app.state
-    found = getattr(app_state, "web_login", None)
+@dataclass
+class LoginMachinery:
+    """What the login routes of one app keep: the throttle, the OpenID client, the flow's cookie signer."""
+
+    throttle: LoginThrottle
+    oidc: OidcClient | None
+    oidc_cookie: URLSafeTimedSerializer
+
+
+def _machinery(request: Request) -> LoginMachinery:
+    """The app's :class:`LoginMachinery`, made on first use."""
+    found = getattr(request.app.state, "web_login", None)
     if found is None:
         web = web_auth(request).web
-        found = app_state.web_login = {
-            "throttle": LoginThrottle(web.login_max_failures, web.login_lockout_minutes * 60),
-            "oidc": OidcClient(web) if web.oidc else None,
-            "oidc_cookie": URLSafeTimedSerializer(session_key(web), salt="quadstats.web.oidc"),
-        }
+        found = request.app.state.web_login = LoginMachinery(
+            LoginThrottle(web.login_max_failures, web.login_lockout_minutes * 60),
+            OidcClient(web) if web.oidc else None,
+            URLSafeTimedSerializer(session_key(web), salt="quadstats.web.oidc"),
+        )
     return found
 
 
@@ -164,16 +173,16 @@ async def login_form(request: Request):
     return _login_page(request, notice=notice)
 
 
-@router.post("/login", dependencies=[Depends(require_csrf)])
+@router.post("/login", dependencies=[Depends(require_login_form_csrf)])
 async def login_submit(request: Request):
     auth = web_auth(request)
-    state = _state(request)
+    machinery = _machinery(request)
     form = await read_form(request)
     username, password = form.get("username", "").strip(), form.get("password", "")
     next_path = safe_next(form.get("next"))
     address = request.client.host if request.client else "unknown"
     now = time.monotonic()
-    wait = state["throttle"].locked_for(address, now)
+    wait = machinery.throttle.locked_for(address, now)
     if wait:
         minutes = max(1, round(wait / 60))
         message = f"Too many failed logins from your address. Try again in {minutes} minute{'s' * (minutes != 1)}."
@@ -184,10 +193,10 @@ async def login_submit(request: Request):
         async with auth.pool_of().connection() as conn:
             ok = await check_local(conn, auth.web, username, password)
     if not ok:
-        state["throttle"].failed(address, now)
+        machinery.throttle.failed(address, now)
         log.info("web login refused for user %r from %s", username[:64], address)
         return _login_page(request, 401, error=WRONG_CREDENTIALS, username=username, next=next_path)
-    state["throttle"].succeeded(address)
+    machinery.throttle.succeeded(address)
     response = RedirectResponse(next_path, 303)
     await auth.start_session(request, response, User(f"local:{username}", None, username, "local"))
     log.info("web login: local user %r from %s", username, address)
@@ -210,15 +219,15 @@ def _redirect_uri(request: Request) -> str:
 
 @router.get("/login/oidc")
 async def oidc_start(request: Request):
-    state = _state(request)
-    if state["oidc"] is None:
+    machinery = _machinery(request)
+    if machinery.oidc is None:
         return _login_page(request, 404, error="Single sign-on is not set up here (web.oidc).")
     try:
-        start = await state["oidc"].begin(_redirect_uri(request))
+        start = await machinery.oidc.begin(_redirect_uri(request))
     except OidcError as exc:
         log.error("web login: %s", exc)
         return _login_page(request, 502, error="The identity provider cannot be reached. Try again later.")
-    cookie = state["oidc_cookie"].dumps(
+    cookie = machinery.oidc_cookie.dumps(
         [start.state, start.nonce, start.code_verifier, safe_next(request.query_params.get("next"))]
     )
     response = RedirectResponse(start.url, 303)
@@ -228,13 +237,13 @@ async def oidc_start(request: Request):
 
 @router.get("/auth/callback", name="oidc_callback")
 async def oidc_callback(request: Request):  # noqa: PLR0911 # one answer per way a login ends
-    auth, state = web_auth(request), _state(request)
+    auth, machinery = web_auth(request), _machinery(request)
     params = request.query_params
-    client: OidcClient | None = state["oidc"]
+    client: OidcClient | None = machinery.oidc
     if client is None:
         return _login_page(request, 404, error="Single sign-on is not set up here (web.oidc).")
     try:
-        started = state["oidc_cookie"].loads(request.cookies.get(OIDC_COOKIE, ""), max_age=OIDC_MAX_SECONDS)
+        started = machinery.oidc_cookie.loads(request.cookies.get(OIDC_COOKIE, ""), max_age=OIDC_MAX_SECONDS)
         expected_state, nonce, verifier, next_path = started
     except (BadSignature, ValueError, TypeError):
         return _login_page(request, 400, error="The login took too long or began in another browser. Please try again.")
@@ -251,7 +260,7 @@ async def oidc_callback(request: Request):  # noqa: PLR0911 # one answer per way
         )
     except OidcError as exc:
         log.error("web login: %s", exc)
-        return _login_page(request, 502, error=exc.public)
+        return _login_page(request, exc.status, error=exc.public)
     refusal = client.refusal(claims)
     if refusal:
         log.info("web login refused for %r: %s", claims.get("email"), refusal)

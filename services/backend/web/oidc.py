@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -31,13 +32,18 @@ SIGNING_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES2
 
 
 class OidcError(Exception):
-    """The login failed; ``public`` is what the page says, the log gets ``str(exc)``."""
+    """The login failed; ``public`` is what the page says, the log gets ``str(exc)``; ``status``: 502
+    when the issuer is unreachable or answers nonsense, 400 when it refused what the browser brought."""
 
     def __init__(
-        self, detail: str, public: str = "Single sign-on failed. Try again, or ask the administrator."
+        self,
+        detail: str,
+        public: str = "Single sign-on failed. Try again, or ask the administrator.",
+        status: int = 502,
     ) -> None:
         super().__init__(detail)
         self.public = public
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class OidcClient:
 
     def __init__(self, web: WebSettings) -> None:
         self.conf: OidcSettings = web.oidc
-        self.verify = str(self.conf.ca_file) if self.conf.ca_file else True
+        self.verify = ssl.create_default_context(cafile=self.conf.ca_file) if self.conf.ca_file else True
         self.allowed = frozenset(e.lower() for e in self.conf.allowed_emails)
         self._metadata: tuple[float, dict] | None = None
         self._keys: tuple[float, dict] | None = None
@@ -133,7 +139,7 @@ class OidcClient:
             except httpx.HTTPError as exc:
                 raise OidcError(f"token endpoint {meta['token_endpoint']}: {type(exc).__name__}: {exc}") from None
             except Exception as exc:  # Authlib's OAuthError: the issuer refused the code
-                raise OidcError(f"token endpoint refused the code: {exc}") from None
+                raise OidcError(f"token endpoint refused the code: {exc}", status=400) from None
             if "id_token" not in token:
                 raise OidcError("the token response has no id_token (is 'openid' in web.oidc.scopes?)")
             claims = await self._check_id_token(token, start.nonce, meta)

@@ -130,7 +130,8 @@ class WebAuth:
             return False
         async with self.pool_of().connection() as conn:
             cur = await conn.execute("DELETE FROM web_sessions WHERE id_sha256 = %s", (_digest(session_id),))
-        request.state.__setattr__(_USER, None)
+        setattr(request.state, _USER, None)
+        setattr(request.state, _SESSION_ID, None)
         return cur.rowcount > 0
 
     async def end_other_sessions(self, request: Request, user: User) -> int:
@@ -209,22 +210,36 @@ def csrf_token(request: Request) -> str:
     return auth.token_for("login", login_id) if login_id else ""
 
 
-async def require_csrf(request: Request) -> None:
-    """FastAPI dependency for state-changing page routes: the form field or header must hold the token."""
-    auth = web_auth(request)
-    user = await current_user(request)
+async def _sent_csrf_token(request: Request) -> str:
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.headers.get("content-type", "").split(";")[0].strip().lower() == FORM_TYPE:
         sent = (await read_form(request)).get(CSRF_FIELD)
-    if user is not None:
-        expected = csrf_token(request)
-    else:
-        login_id = auth.cookie_value(request, LOGIN_COOKIE, auth.login_signer)
-        expected = auth.token_for("login", login_id) if login_id else None
     if not sent:
         raise HTTPException(403, f"{CSRF_FIELD}: missing; send the form from the page (or header {CSRF_HEADER})")
+    return sent
+
+
+def _check_csrf(sent: str, expected: str | None) -> None:
     if expected is None or not hmac.compare_digest(sent.encode(), expected.encode()):
         raise HTTPException(403, f"{CSRF_FIELD}: wrong or expired; reload the page and try again")
+
+
+async def require_csrf(request: Request) -> None:
+    """FastAPI dependency for state-changing page routes: the form field ``csrf_token`` or the header
+    ``X-CSRF-Token`` must hold the session's token (403 naming it otherwise); without a session the
+    request goes to the login page like :func:`require_user`."""
+    web_auth(request)
+    if await current_user(request) is None:
+        raise LoginRequired("/")
+    _check_csrf(await _sent_csrf_token(request), csrf_token(request))
+
+
+async def require_login_form_csrf(request: Request) -> None:
+    """The login form's check: its token is tied to the login cookie, as there is no session yet."""
+    auth = web_auth(request)
+    sent = await _sent_csrf_token(request)
+    login_id = auth.cookie_value(request, LOGIN_COOKIE, auth.login_signer)
+    _check_csrf(sent, auth.token_for("login", login_id) if login_id else None)
 
 
 def template_context(request: Request, **extra) -> dict:
@@ -260,10 +275,10 @@ class NoStoreMiddleware:
         async def send_no_store(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
-                names = {name.lower() for name, _ in headers}
-                html = any(n.lower() == b"content-type" and v.startswith(b"text/html") for n, v in headers)
+                lowered = [(name.lower(), value) for name, value in headers]
+                html = any(name == b"content-type" and value.startswith(b"text/html") for name, value in lowered)
                 authenticated = (scope.get("state") or {}).get(_USER) is not None
-                if (html or authenticated) and b"cache-control" not in names:
+                if (html or authenticated) and all(name != b"cache-control" for name, _value in lowered):
                     headers.append((b"cache-control", b"no-store"))
                     message = {**message, "headers": headers}
             await send(message)

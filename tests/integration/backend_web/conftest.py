@@ -10,17 +10,22 @@ settings (the OpenID tests use it). ``page`` is a fresh browser context's page p
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import secrets
+import ssl
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from playwright.sync_api import sync_playwright
 
 from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from harness.backend_service import start_backend
-from harness.browser import browser, chromium_available, login_local
+from harness.browser import chromium_available, fresh_page, launch, login_local
 from harness.daemon import DaemonProcess, secret_file
 from harness.timescaledb import TimescaleDB, podman_available
 
@@ -38,6 +43,7 @@ class WebBackend:
     daemon: DaemonProcess
     directory: Path
     settings: dict = field(repr=False)
+    tls: dict | None = None
 
     def query(self, sql, params=()):
         """Rows of ``sql`` on the backend's database (``[]`` for a statement without rows)."""
@@ -52,7 +58,17 @@ class WebBackend:
             async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
                 return await add_token(conn, host)
 
-        return asyncio.run(run())
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
+
+    def client(self, session_cookie=None) -> httpx.Client:
+        """An HTTP client for the backend, with a session cookie when given (close it after use)."""
+        return httpx.Client(
+            base_url=self.base_url,
+            cookies={"quadstats_session": session_cookie} if session_cookie else None,
+            verify=ssl.create_default_context(cafile=self.tls["ca"]) if self.tls else True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +82,11 @@ def web_timescaledb():
 
 @pytest.fixture(scope="module")
 def make_web_backend(web_timescaledb, tmp_path_factory):
-    """``make(web={...}, **sections) -> WebBackend``: a backend process on a new database, web login on."""
+    """``make(web={...}, port=None, tls=None, **sections) -> WebBackend``: a backend process on a new
+    database, web login on (HTTPS when ``tls`` holds ``harness.certs.make_test_ca``'s paths)."""
     started = []
 
-    def make(web=None, **sections):
+    def make(web=None, port=None, tls=None, **sections):
         directory = tmp_path_factory.mktemp("web-backend")
         dbname = "w_" + uuid.uuid4().hex[:12]
         with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
@@ -94,8 +111,8 @@ def make_web_backend(web_timescaledb, tmp_path_factory):
             },
             **sections,
         }
-        daemon, base = start_backend(settings, directory)
-        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings)
+        daemon, base = start_backend(settings, directory, port=port, tls=tls)
+        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings, tls)
         started.append((backend, dbname))
         return backend
 
@@ -112,21 +129,26 @@ def web_backend(make_web_backend):
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def playwright():
+    """The one sync Playwright of the test process (launch more browsers with ``harness.browser.launch``)."""
     missing = chromium_available()
     if missing:
         pytest.skip(missing)
-    with browser() as launched:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    with contextlib.closing(launch(playwright)) as launched:
         yield launched
 
 
 @pytest.fixture
 def page(chromium):
     """A page in a fresh browser context (own cookies), closed after the test."""
-    context = chromium.new_context()
-    context.set_default_timeout(30_000)  # a loaded 2-core machine; readiness waits, not timing checks
-    yield context.new_page()
-    context.close()
+    with fresh_page(chromium) as opened:
+        yield opened
 
 
 @pytest.fixture
