@@ -19,8 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNREACHABLE, QuadstatsError
 from ansible_collections.quadstats.stack.services.backend import journal_query, migrations
+from ansible_collections.quadstats.stack.services.backend.alerts.api import install_alerts_api
 from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import evaluate
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
+from ansible_collections.quadstats.stack.services.backend.alerts.watchdog import DatabaseWatchdog
 from ansible_collections.quadstats.stack.services.backend.auth import TokenCache
 from ansible_collections.quadstats.stack.services.backend.http import BodyLimitMiddleware
 from ansible_collections.quadstats.stack.services.backend.ingest import (
@@ -84,7 +86,7 @@ def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event
 
     async def evaluation_round():
         async with pool.connection() as conn:
-            await evaluate(conn, rules, clock(), notify=tg.enabled)
+            await evaluate(conn, rules, clock(), notify=tg.enabled, public_url=settings.public_url)
 
     rounds = {
         "retention": (retention.interval_seconds, lambda: retention_round(pool, retention.journal_days, clock)),
@@ -105,6 +107,13 @@ def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event
             return await deliver_one(pool, app.state.telegram, clock(), tg.max_attempts) is not None
 
         rounds["delivery"] = (tg.poll_interval_seconds, delivery_round)
+        if alerts.database_unreachable_seconds > 0:
+            db = settings.database
+            watchdog = DatabaseWatchdog(
+                lambda: conninfo(settings), f"{db.user}@{db.host}:{db.port}/{db.dbname}",
+                alerts.database_unreachable_seconds, app.state.telegram.send,
+            )  # fmt: skip
+            rounds["database-watch"] = (watchdog.interval, watchdog.round)
     return {
         name: asyncio.create_task(periodic(name, interval, round_, stop), name=f"quadstats-{name}")
         for name, (interval, round_) in rounds.items()
@@ -196,6 +205,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     for module in (metric, journal, loki, remote_write, alertmanager, journal_query):
         app.include_router(module.router)
+    install_alerts_api(app, settings)
     install_web_auth(app, settings)
     install_pages(app, settings)
     # Outermost: counts and times everything, including 413s from the body limit.

@@ -69,6 +69,7 @@ class OverrideSettings(_Section):
     disk_threshold_percent: float | None = Field(None, ge=0, le=100)
     ping_minutes: float | None = Field(None, gt=0)
     sustained_seconds: int | None = Field(None, ge=0, le=7 * 86400)
+    reminder_minutes: float | None = Field(None, ge=0, le=7 * 1440)
 
 
 class AlertSettings(_Section):
@@ -80,6 +81,18 @@ class AlertSettings(_Section):
     expire_after_days: float = Field(
         0, ge=0, le=3650, description="forget metrics not reported for this long (0: never), e.g. removed containers"
     )
+    reminder_minutes: float = Field(
+        0, ge=0, le=7 * 1440, description="repeat a firing, unmuted alert this often (0: never)"
+    )
+    alertmanager_resolve_minutes: float = Field(
+        5,
+        gt=0,
+        le=1440,
+        description="an Alertmanager-API alert without endsAt resolves this long after it was last sent",
+    )
+    database_unreachable_seconds: float = Field(
+        120, ge=0, le=86400, description="Telegram message when the database is unreachable this long (0: never)"
+    )
 
     def rules(self):
         from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules  # noqa: PLC0415
@@ -90,7 +103,15 @@ class AlertSettings(_Section):
             self.sustained_seconds,
             tuple(Override(**o.model_dump()) for o in self.overrides),
             self.expire_after_days,
+            self.reminder_minutes,
+            self.alertmanager_resolve_minutes,
         )
+
+
+class ApiSettings(_Section):
+    admin_token_file: Path | None = Field(
+        None, description="file holding the admin API token (silences, maintenance windows); none: that API is off"
+    )
 
 
 class TelegramSettings(_Section):
@@ -147,9 +168,16 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
+    api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
     web: WebSettings = WebSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*[^/?#])?$",
+        max_length=200,
+        description="the service's URL as users reach it (no / at the end); Telegram messages link to its host view",
+    )
 
 
 def parse_settings(data: dict) -> Settings:
@@ -161,6 +189,8 @@ def parse_settings(data: dict) -> Settings:
     db = settings.database
     if db.pool_min_size > db.pool_max_size:
         raise ConfigError("setting database.pool_min_size: must not exceed database.pool_max_size")
+    if settings.api.admin_token_file is not None:
+        admin_token(settings)
     tls = settings.listen
     if (tls.tls_cert_file is None) != (tls.tls_key_file is None):
         raise ConfigError("settings listen.tls_cert_file and listen.tls_key_file: give both or neither")
@@ -217,6 +247,22 @@ def admin_first_password(web: WebSettings) -> str:
 
 def telegram_token(settings: Settings) -> str:
     return read_secret_file(settings.telegram.token_file, "telegram.token_file")
+
+
+MIN_ADMIN_TOKEN_CHARS = 24
+
+
+def admin_token(settings: Settings) -> str | None:
+    """The admin API token (None when ``api.admin_token_file`` is not set); short tokens are refused."""
+    if settings.api.admin_token_file is None:
+        return None
+    token = read_secret_file(settings.api.admin_token_file, "api.admin_token_file").strip()
+    if len(token) < MIN_ADMIN_TOKEN_CHARS or any(c.isspace() for c in token):
+        raise ConfigError(
+            f"setting api.admin_token_file: the token must be at least {MIN_ADMIN_TOKEN_CHARS} characters without"
+            " spaces (e.g. from: openssl rand -base64 32)"
+        )
+    return token
 
 
 def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:

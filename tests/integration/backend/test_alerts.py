@@ -20,14 +20,18 @@ NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BOT_TOKEN = "123456:canary-bot-token"  # noqa: S105 - a test canary, checked never to leak
 
 
-@pytest.fixture
-def schema(db_dsn):
+def migrate(dsn):
     async def go():
-        async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
             await apply_migrations(conn)
 
     asyncio.run(go())
-    return db_dsn
+    return dsn
+
+
+@pytest.fixture
+def schema(db_dsn):
+    return migrate(db_dsn)
 
 
 @pytest.fixture
@@ -35,6 +39,17 @@ def standin():
     server = TelegramStandIn().start()
     yield server
     server.stop()
+
+
+def telegram_section(standin, directory, **extra):
+    """``telegram`` settings for the stand-in, the bot token in a 0600 file in ``directory``."""
+    token_file = directory / "bot-token"
+    token_file.write_text("42:canary-bot-token\n")
+    token_file.chmod(0o600)
+    return {
+        "enabled": True, "api_base_url": standin.base_url, "ca_file": str(standin.ca_file),
+        "token_file": str(token_file), "chat_id": "-1001", "poll_interval_seconds": 0.2, **extra,
+    }  # fmt: skip
 
 
 def report(query, host, name, type_, value, *, at=NOW):
@@ -45,10 +60,10 @@ def report(query, host, name, type_, value, *, at=NOW):
     )
 
 
-def run_eval(dsn, now, rules=None, notify=True):
+def run_eval(dsn, now, rules=None, notify=True, public_url=None):
     async def go():
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await evaluate(conn, rules or Rules(), now, notify=notify)
+            return await evaluate(conn, rules or Rules(), now, notify=notify, public_url=public_url)
 
     return asyncio.run(go())
 

@@ -14,6 +14,7 @@ from ansible_collections.quadstats.stack.services.backend.alerts.rules import (
     Override,
     Rules,
     decide,
+    host_link,
     is_bad,
     message_html,
 )
@@ -26,6 +27,9 @@ from ansible_collections.quadstats.stack.services.backend.alerts.silences import
     parse_time_zone,
     parse_weekdays,
 )
+from ansible_collections.quadstats.stack.services.backend.alerts.watchdog import OutageTracker
+from ansible_collections.quadstats.stack.services.backend.settings import parse_settings
+from ansible_collections.quadstats.stack.services.common.config import ConfigError
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -176,3 +180,54 @@ def test_messages_keep_special_characters_intact_in_html_mode():
     assert message_html(OK, disk(None)) == "<b>OK again:</b> web1 - /"
     huge = message_html(ALERT, disk("&" * 1024, host="&" * 255, name="&" * 255))
     assert len(huge) <= TELEGRAM_MAX
+
+
+def test_host_link_is_encoded_escaped_and_left_out_when_it_does_not_fit():
+    text = message_html(ALERT, disk("95", host='a/b "c"&'), public_url="https://s.example.org/x&y")
+    assert text.endswith('\n<a href="https://s.example.org/x&amp;y/hosts/a%2Fb%20%22c%22%26">host view</a>')
+    assert host_link(None, "web1") is None
+    assert host_link("https://s.example.org", "") is None
+    assert host_link("https://s.example.org", "h" * 2000) is None
+    huge = message_html(ALERT, disk("&" * 1024, host="&" * 255, name="&" * 255), public_url="https://s.example.org")
+    assert len(huge) <= TELEGRAM_MAX
+
+
+def test_outage_tracker_one_alert_one_resolve():
+    tracker = OutageTracker(threshold=60)
+    assert tracker.due(False, 0) is None
+    assert tracker.due(True, 30) is None  # a short outage says nothing
+    assert tracker.due(False, 100) is None
+    assert tracker.due(False, 159) is None
+    assert tracker.due(False, 160) == "alert"
+    assert tracker.due(False, 161) == "alert"  # the send failed: due again
+    tracker.delivered("alert")
+    assert [tracker.due(False, t) for t in range(162, 500)] == [None] * 338  # no flood
+    assert tracker.due(True, 500) == "resolve"
+    assert tracker.due(False, 501) is None  # down again before the resolve got out: no second alert
+    assert tracker.due(True, 502) == "resolve"
+    tracker.delivered("resolve")
+    assert tracker.due(True, 503) is None
+    assert tracker.due(False, 504) is None  # a new outage starts a new count
+    assert tracker.due(False, 564) == "alert"
+
+
+def test_new_alert_settings_are_validated_naming_them():
+    with pytest.raises(ConfigError) as err:
+        parse_settings({
+            "public_url": "https://stats.example.org/",
+            "alerts": {
+                "reminder_minutes": -1, "database_unreachable_seconds": -5, "alertmanager_resolve_minutes": 0,
+                "overrides": [{"host": "db*", "reminder_minutes": "often"}],
+            },
+        })  # fmt: skip
+    for name in ("public_url", "alerts.reminder_minutes", "alerts.database_unreachable_seconds",
+                 "alerts.alertmanager_resolve_minutes", "alerts.overrides.0.reminder_minutes"):  # fmt: skip
+        assert f"setting {name}:" in str(err.value)
+    settings = parse_settings({
+        "public_url": "https://stats.example.org/q",
+        "alerts": {"reminder_minutes": 60, "overrides": [{"host": "db*", "reminder_minutes": 0}]},
+    })  # fmt: skip
+    rules = settings.alerts.rules()
+    assert rules.reminder_for("web1", "/") == timedelta(hours=1)
+    assert rules.reminder_for("db1", "/") is None
+    assert Rules().reminder_for("web1", "/") is None
