@@ -36,6 +36,8 @@ from ansible_collections.quadstats.stack.services.backend.observability import B
 from ansible_collections.quadstats.stack.services.backend.retention import retention_round
 from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo, telegram_token
 from ansible_collections.quadstats.stack.services.backend.tasks import periodic, stop_all
+from ansible_collections.quadstats.stack.services.backend.web.pages import install_pages
+from ansible_collections.quadstats.stack.services.backend.web.session import install_web_auth
 
 log = logging.getLogger("quadstats.backend")
 VERSION = "0.1.0"
@@ -204,6 +206,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     for module in (metric, journal, loki, remote_write, alertmanager, journal_query):
         app.include_router(module.router)
     install_alerts_api(app, settings)
+    install_web_auth(app, settings)
+    install_pages(app, settings)
     # Outermost: counts and times everything, including 413s from the body limit.
     app.add_middleware(
         RequestMetricsMiddleware,

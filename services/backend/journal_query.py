@@ -57,6 +57,7 @@ class JournalEntry(BaseModel):
     priority: int | None
     message: str
     source: str
+    cursor: str = Field(description="this entry's keyset position: pages before or after it start here")
 
 
 class JournalPage(BaseModel):
@@ -108,10 +109,27 @@ async def query_journal(
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [
-        JournalEntry(time=r[0], host=r[2], unit=r[3], container=r[4], priority=r[5], message=r[6], source=r[7])
+        JournalEntry(
+            time=r[0],
+            host=r[2],
+            unit=r[3],
+            container=r[4],
+            priority=r[5],
+            message=r[6],
+            source=r[7],
+            cursor=encode_cursor(r[0], bytes(r[1])),
+        )
         for r in rows
     ]
     return JournalPage(entries=entries, next=encode_cursor(rows[-1][0], bytes(rows[-1][1])) if more else None)
+
+
+async def journal_fields(conn, cursor: str) -> dict | None:
+    """Every journal field of the entry at ``cursor`` (as ingested), None when it is gone."""
+    time, hash_ = decode_cursor(cursor)
+    cur = await conn.execute("SELECT fields FROM journal WHERE time = %s AND hash = %s", (time, hash_))
+    row = await cur.fetchone()
+    return None if row is None else row[0]
 
 
 @router.get(

@@ -194,6 +194,32 @@ ALTER TABLE external_alerts
 ALTER TABLE alert_events ADD COLUMN source text NOT NULL DEFAULT 'metric' CHECK (source IN ('metric', 'alertmanager'));
 """,
     ),
+    Migration(
+        6,
+        "web login: local users, server-side sessions",
+        """
+-- Local accounts of the web pages (the local admin): an argon2 hash, never the password.
+CREATE TABLE web_users (
+    username      text PRIMARY KEY,
+    password_hash text NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per logged-in browser. The cookie holds a signed random id; only its sha256 is stored,
+-- so reading this table gives no usable cookie. Logout deletes the row: a replayed cookie is dead.
+CREATE TABLE web_sessions (
+    id_sha256   bytea PRIMARY KEY CHECK (length(id_sha256) = 32),
+    user_id     text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('local', 'oidc')),
+    email       text,
+    name        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -125,6 +125,43 @@ class TelegramSettings(_Section):
     poll_interval_seconds: float = Field(1, gt=0, le=60)
 
 
+class OidcSettings(_Section):
+    discovery_url: str = Field(
+        ...,
+        pattern=r"^https://[^/?#]+(/[^?#]*)?$",
+        description="the issuer's https://…/.well-known/openid-configuration",
+    )
+    client_id: str = Field(..., min_length=1, max_length=512)
+    client_secret_file: Path = Field(..., description="file holding the client secret (LoadCredential)")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the issuer with (default: the system's)")
+    scopes: str = Field("openid email profile", pattern=r"(^|.* )openid( .*|$)", description="must include openid")
+    allowed_emails: tuple[str, ...] = Field((), description="e-mail addresses that may log in (case-insensitive)")
+    require_verified_email: bool = Field(True, description="refuse e-mails the issuer does not call verified")
+    button_label: str = Field("Log in with single sign-on", min_length=1, max_length=80)
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+
+class WebSettings(_Section):
+    enabled: bool = Field(False, description="serve the web pages and their login")
+    session_key_file: Path | None = Field(None, description="file holding the key that signs cookies (>= 32 bytes)")
+    session_lifetime_minutes: int = Field(
+        720, ge=5, le=90 * 24 * 60, description="a session ends this long after login"
+    )
+    secure_cookies: bool = Field(False, description="always mark cookies Secure (behind a TLS proxy); else on HTTPS")
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*[^/?#])?$",
+        description="the pages' URL as users reach it (no / at the end)",
+    )
+    admin_username: str = Field("admin", min_length=1, max_length=64, pattern=r"^[^\s:]+$")
+    admin_password_file: Path | None = Field(
+        None, description="the local admin's first password (none: no local login)"
+    )
+    login_max_failures: int = Field(10, ge=1, le=1000, description="failed logins per client address before a lockout")
+    login_lockout_minutes: int = Field(15, ge=1, le=1440)
+    oidc: OidcSettings | None = None
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     listen: ListenSettings = ListenSettings()
@@ -133,6 +170,7 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
+    web: WebSettings = WebSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     public_url: str | None = Field(
         None,
@@ -164,7 +202,47 @@ def parse_settings(data: dict) -> Settings:
         raise ConfigError("settings telegram.token_file and telegram.chat_id: both are needed when telegram.enabled")
     if tg.ca_file is not None and not os.access(tg.ca_file, os.R_OK):
         raise ConfigError(f"setting telegram.ca_file: {tg.ca_file} does not exist or is not readable")
+    _check_web(settings.web)
     return settings
+
+
+MIN_SESSION_KEY_BYTES = 32
+
+
+def _check_web(web: WebSettings) -> None:
+    for name, path in (
+        ("web.admin_password_file", web.admin_password_file),
+        ("web.oidc.ca_file", web.oidc and web.oidc.ca_file),
+    ):
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"setting {name}: {path} does not exist or is not readable")
+    if not web.enabled:
+        return
+    if web.session_key_file is None:
+        raise ConfigError("setting web.session_key_file: needed when web.enabled (a file with >= 32 random bytes)")
+    if len(session_key(web).encode()) < MIN_SESSION_KEY_BYTES:
+        raise ConfigError(f"setting web.session_key_file: the key must be at least {MIN_SESSION_KEY_BYTES} bytes")
+    if web.admin_password_file is None and web.oidc is None:
+        raise ConfigError("settings web.admin_password_file and web.oidc: web.enabled needs at least one way to log in")
+    if web.oidc is not None:
+        oidc_client_secret(web.oidc)
+        if not web.oidc.allowed_emails:
+            raise ConfigError("setting web.oidc.allowed_emails: list the e-mail addresses that may log in")
+        for email in web.oidc.allowed_emails:
+            if email.count("@") != 1 or email.strip() != email:
+                raise ConfigError(f"setting web.oidc.allowed_emails: {email!r} is not an e-mail address")
+
+
+def session_key(web: WebSettings) -> str:
+    return read_secret_file(web.session_key_file, "web.session_key_file")
+
+
+def oidc_client_secret(oidc: OidcSettings) -> str:
+    return read_secret_file(oidc.client_secret_file, "web.oidc.client_secret_file")
+
+
+def admin_first_password(web: WebSettings) -> str:
+    return read_secret_file(web.admin_password_file, "web.admin_password_file")
 
 
 def telegram_token(settings: Settings) -> str:

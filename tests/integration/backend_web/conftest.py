@@ -1,0 +1,157 @@
+"""Fixtures for the web pages: the backend as a real process with web login on, on the real
+PostgreSQL 17 + TimescaleDB, and real headless Chromium (Debian's, driven by Playwright).
+
+``web_backend`` (one per test module) has the local admin ``admin`` with a random password
+(``web_backend.admin_password``); ``make_web_backend(web={...})`` starts another with more web
+settings (the OpenID tests use it). ``page`` is a fresh browser context's page per test;
+``logged_in_page`` is one already logged in as the local admin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import secrets
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from playwright.sync_api import sync_playwright
+
+from ansible_collections.quadstats.stack.services.backend.auth import add_token
+from harness.backend_service import start_backend
+from harness.browser import chromium_available, fresh_page, launch, login_local
+from harness.daemon import DaemonProcess, secret_file
+from harness.timescaledb import TimescaleDB, podman_available
+
+ADMIN = "admin"
+
+
+@dataclass
+class WebBackend:
+    """A running backend with web login: its URL, the admin's credentials, its database."""
+
+    base_url: str
+    admin_username: str
+    admin_password: str
+    dsn: str
+    daemon: DaemonProcess
+    directory: Path
+    settings: dict = field(repr=False)
+    tls: dict | None = None
+
+    def query(self, sql, params=()):
+        """Rows of ``sql`` on the backend's database (``[]`` for a statement without rows)."""
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            cur = conn.execute(sql, params)
+            return cur.fetchall() if cur.description else []
+
+    def ingest_token(self, host="*"):
+        """A new ingest token (stored hashed, as ``token-add`` does)."""
+
+        async def run():
+            async with await psycopg.AsyncConnection.connect(self.dsn, autocommit=True) as conn:
+                return await add_token(conn, host)
+
+        # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, run()).result()
+
+    def client(self, session_cookie=None) -> httpx.Client:
+        """An HTTP client for the backend, with a session cookie when given (close it after use)."""
+        return httpx.Client(
+            base_url=self.base_url,
+            cookies={"quadstats_session": session_cookie} if session_cookie else None,
+            verify=ssl.create_default_context(cafile=self.tls["ca"]) if self.tls else True,
+        )
+
+
+@pytest.fixture(scope="session")
+def web_timescaledb():
+    if not podman_available():
+        pytest.skip("needs rootful podman and runc on this machine (scripts/bootstrap.sh installs them)")
+    server = TimescaleDB().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def make_web_backend(web_timescaledb, tmp_path_factory):
+    """``make(web={...}, port=None, tls=None, **sections) -> WebBackend``: a backend process on a new
+    database, web login on (HTTPS when ``tls`` holds ``harness.certs.make_test_ca``'s paths)."""
+    started = []
+
+    def make(web=None, port=None, tls=None, **sections):
+        directory = tmp_path_factory.mktemp("web-backend")
+        dbname = "w_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        password = "pw-" + secrets.token_urlsafe(12)
+        settings = {
+            "database": {
+                "host": web_timescaledb.host,
+                "port": web_timescaledb.port,
+                "dbname": dbname,
+                "user": "postgres",
+                "password_file": secret_file(directory / "db-password", web_timescaledb.password),
+                "sslmode": "disable",
+                "pool_max_size": 4,
+            },
+            "web": {
+                "enabled": True,
+                "session_key_file": secret_file(directory / "session-key", secrets.token_urlsafe(48)),
+                "admin_username": ADMIN,
+                "admin_password_file": secret_file(directory / "admin-password", password),
+                **(web or {}),
+            },
+            **sections,
+        }
+        daemon, base = start_backend(settings, directory, port=port, tls=tls)
+        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings, tls)
+        started.append((backend, dbname))
+        return backend
+
+    yield make
+    for backend, dbname in started:
+        backend.daemon.stop()
+        with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def web_backend(make_web_backend):
+    return make_web_backend()
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """The one sync Playwright of the test process (launch more browsers with ``harness.browser.launch``)."""
+    missing = chromium_available()
+    if missing:
+        pytest.skip(missing)
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    with contextlib.closing(launch(playwright)) as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(chromium):
+    """A page in a fresh browser context (own cookies), closed after the test."""
+    with fresh_page(chromium) as opened:
+        yield opened
+
+
+@pytest.fixture
+def logged_in_page(page, web_backend):
+    login_local(page, web_backend.base_url, web_backend.admin_username, web_backend.admin_password, "/account")
+    return page
