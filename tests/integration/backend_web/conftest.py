@@ -62,6 +62,14 @@ class WebBackend:
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, run()).result()
 
+    def restart(self, **web_changes) -> None:
+        """Stop the process and start it again on the same port and database with ``web`` settings changed."""
+        self.daemon.stop()
+        self.settings = {**self.settings, "web": {**self.settings["web"], **web_changes}}
+        self.daemon, self.base_url = start_backend(
+            self.settings, self.directory, port=httpx.URL(self.base_url).port, tls=self.tls
+        )
+
     def client(self, session_cookie=None) -> httpx.Client:
         """An HTTP client for the backend, with a session cookie when given (close it after use)."""
         return httpx.Client(

@@ -128,7 +128,6 @@ def test_oidc_in_the_image(idp_page, image_backend):
     _box, backend = image_backend
     login_through_provider(idp_page, backend.base_url, ALLOWED)
     assert idp_page.text_content("#account-email") == ALLOWED.email
-    idp_page.context.clear_cookies()
     login_through_provider(idp_page, backend.base_url, REFUSED)
     assert "is not allowed" in idp_page.text_content("#login-error")
     assert backend.query("SELECT email FROM web_sessions") == [(ALLOWED.email,)]

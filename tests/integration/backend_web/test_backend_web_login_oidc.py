@@ -83,6 +83,21 @@ def test_unverified_email_is_refused_even_when_allowed(idp_page, oidc_backend):
     assert oidc_backend.query("SELECT count(*) FROM web_sessions WHERE email = %s", (UNVERIFIED.email,)) == [(0,)]
 
 
+def test_taking_an_email_off_the_allow_list_ends_its_sessions(idp_page, oidc_backend):
+    login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
+    cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
+    oidc_settings = oidc_backend.settings["web"]["oidc"]
+    count = "SELECT count(*) FROM web_sessions WHERE email = %s"
+    (before,) = oidc_backend.query(count, (ALLOWED.email,))[0]
+    try:
+        oidc_backend.restart(oidc={**oidc_settings, "allowed_emails": [UNVERIFIED.email]})
+        with oidc_backend.client(cookie) as client:
+            assert client.get("/account").status_code == 303
+        assert oidc_backend.query(count, (ALLOWED.email,)) == [(before - 1,)]  # that session is gone
+    finally:
+        oidc_backend.restart(oidc=oidc_settings)
+
+
 def test_oidc_logout_ends_the_session(idp_page, oidc_backend):
     login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
