@@ -136,9 +136,12 @@ def web_backend(make_web_backend):
     return make_web_backend()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright():
-    """The one sync Playwright of the test process (launch more browsers with ``harness.browser.launch``)."""
+    """The sync Playwright of a test module (launch more browsers with ``harness.browser.launch``).
+
+    Per module, not per session: while it runs, its event loop runs in the main thread, and every
+    later test calling ``asyncio.run`` (other directories' too) would fail."""
     missing = chromium_available()
     if missing:
         pytest.skip(missing)
@@ -146,7 +149,7 @@ def playwright():
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright):
     with contextlib.closing(launch(playwright)) as launched:
         yield launched
