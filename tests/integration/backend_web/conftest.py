@@ -4,7 +4,8 @@ PostgreSQL 17 + TimescaleDB, and real headless Chromium (Debian's, driven by Pla
 ``web_backend`` (one per test module) has the local admin ``admin`` with a random password
 (``web_backend.admin_password``); ``make_web_backend(web={...})`` starts another with more web
 settings (the OpenID tests use it). ``page`` is a fresh browser context's page per test;
-``logged_in_page`` is one already logged in as the local admin.
+``logged_in_page`` is one already logged in as the local admin. ``oidc_provider`` (per module) is a
+real OpenID provider; ``idp_page`` a page of a Chromium that trusts its test certificate.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from harness.backend_service import start_backend
 from harness.browser import chromium_available, fresh_page, launch, login_local
 from harness.daemon import DaemonProcess, secret_file
-from harness.timescaledb import TimescaleDB, podman_available
+from harness.oidc_provider import OidcProvider, node_available
+from harness.timescaledb import TimescaleDB, free_tcp_port, podman_available
 
 ADMIN = "admin"
 
@@ -166,3 +168,30 @@ def page(chromium):
 def logged_in_page(page, web_backend):
     login_local(page, web_backend.base_url, web_backend.admin_username, web_backend.admin_password, "/account")
     return page
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory):
+    """A real OpenID provider (``harness.oidc_provider``) whose client may redirect to a backend on
+    ``oidc_provider.backend_port`` (start that backend with ``make_web_backend(port=…)``)."""
+    missing = node_available()
+    if missing:
+        pytest.skip(missing)
+    port = free_tcp_port()
+    started = OidcProvider(tmp_path_factory.mktemp("idp"), [f"http://127.0.0.1:{port}/auth/callback"]).start()
+    started.backend_port = port
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def idp_chromium(oidc_provider, playwright):
+    """Chromium that accepts the provider's test certificate (by its key) and no other."""
+    with contextlib.closing(launch(playwright, oidc_provider.chromium_args())) as launched:
+        yield launched
+
+
+@pytest.fixture
+def idp_page(idp_chromium):
+    with fresh_page(idp_chromium) as opened:
+        yield opened
