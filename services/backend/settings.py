@@ -140,6 +140,10 @@ class OidcSettings(_Section):
     button_label: str = Field("Log in with single sign-on", min_length=1, max_length=80)
     timeout_seconds: float = Field(10, gt=0, le=120)
 
+    def allows(self, email: str | None) -> bool:
+        """Whether ``email`` is on the allow-list (case-insensitive)."""
+        return bool(email) and email.lower() in {allowed.lower() for allowed in self.allowed_emails}
+
 
 class WebSettings(_Section):
     enabled: bool = Field(False, description="serve the web pages and their login")

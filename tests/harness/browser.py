@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = os.environ.get("QS_CHROMIUM", "/usr/bin/chromium")
+T = TypeVar("T")
 AXE = Path(__file__).resolve().parents[1] / "browser" / "node_modules" / "axe-core" / "axe.min.js"
 
 
@@ -58,8 +61,25 @@ def fresh_page(chromium: Browser, timeout_ms: float = 30_000) -> Iterator[Page]:
         context.close()
 
 
+def retry_network_changed(flow: Callable[[], T], attempts: int = 3) -> T:
+    """Run ``flow`` (a whole browser flow that starts with a ``goto``) again when Chromium aborts it
+    with ``net::ERR_NETWORK_CHANGED``: Chromium does that whenever any network interface of the
+    machine appears or goes (here: other tests' containers and veth pairs), even for 127.0.0.1."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return flow()
+        except PlaywrightError as exc:
+            if "ERR_NETWORK_CHANGED" not in str(exc) or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 def login_local(page: Page, base_url: str, username: str, password: str, next_path: str | None = None) -> None:
     """Fill and send the local login form; returns once the answer page has loaded."""
+    retry_network_changed(lambda: _login_local(page, base_url, username, password, next_path))
+
+
+def _login_local(page: Page, base_url: str, username: str, password: str, next_path: str | None) -> None:
     page.goto(f"{base_url}/login" + (f"?next={next_path}" if next_path else ""))
     page.fill("#username", username)
     page.fill("#password", password)

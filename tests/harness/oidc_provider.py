@@ -23,6 +23,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from harness.browser import retry_network_changed
 from harness.certs import make_test_ca
 from harness.daemon import secret_file
 from harness.trixie_container import free_tcp_port
@@ -138,9 +139,14 @@ class OidcProvider:
 
 
 def login_through_provider(page, base_url: str, account: Account, next_path: str = "/account") -> None:
-    """In the browser: open ``next_path`` of the backend at ``base_url``, land on its login page, follow
-    its single sign-on button, sign in at the provider as ``account`` and allow access; returns once
-    the browser is back at the backend (logged in, or on its refusal page)."""
+    """In the browser, starting without cookies: open ``next_path`` of the backend at ``base_url``,
+    land on its login page, follow its single sign-on button, sign in at the provider as ``account``
+    and allow access; returns once the browser is back at the backend (logged in, or refused)."""
+    retry_network_changed(lambda: _login_through_provider(page, base_url, account, next_path))
+
+
+def _login_through_provider(page, base_url: str, account: Account, next_path: str) -> None:
+    page.context.clear_cookies()  # a retried flow starts afresh at both ends
     page.goto(f"{base_url}{next_path}")
     if not page.url.startswith(f"{base_url}/login?next="):
         raise AssertionError(f"{next_path} did not lead to the login page but to {page.url}")

@@ -45,6 +45,7 @@ OIDC_MAX_SECONDS = 600  # from the click on the button to the callback
 HASHER = argon2.PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4)
 _DUMMY_HASH = HASHER.hash("quadstats: a hash to verify against for unknown users")
 WRONG_CREDENTIALS = "Wrong user name or password."
+MAX_USERNAME = 64  # web.admin_username's limit: anything longer is wrong without a look-up
 
 
 # -- local accounts ------------------------------------------------------------------------------------
@@ -187,7 +188,7 @@ async def login_submit(request: Request):
         minutes = max(1, round(wait / 60))
         message = f"Too many failed logins from your address. Try again in {minutes} minute{'s' * (minutes != 1)}."
         return _login_page(request, 429, error=message, username=username, next=next_path)
-    if auth.web.admin_password_file is None or not username or not password:
+    if auth.web.admin_password_file is None or not username or not password or len(username) > MAX_USERNAME:
         ok = False
     else:
         async with auth.pool_of().connection() as conn:
@@ -195,7 +196,7 @@ async def login_submit(request: Request):
     if not ok:
         machinery.throttle.failed(address, now)
         log.info("web login refused for user %r from %s", username[:64], address)
-        return _login_page(request, 401, error=WRONG_CREDENTIALS, username=username, next=next_path)
+        return _login_page(request, 401, error=WRONG_CREDENTIALS, username=username[:MAX_USERNAME], next=next_path)
     machinery.throttle.succeeded(address)
     response = RedirectResponse(next_path, 303)
     await auth.start_session(request, response, User(f"local:{username}", None, username, "local"))

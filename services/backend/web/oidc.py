@@ -60,7 +60,6 @@ class OidcClient:
     def __init__(self, web: WebSettings) -> None:
         self.conf: OidcSettings = web.oidc
         self.verify = ssl.create_default_context(cafile=self.conf.ca_file) if self.conf.ca_file else True
-        self.allowed = frozenset(e.lower() for e in self.conf.allowed_emails)
         self._metadata: tuple[float, dict] | None = None
         self._keys: tuple[float, dict] | None = None
 
@@ -188,6 +187,6 @@ class OidcClient:
             return "Your identity provider did not tell us your e-mail address (scope 'email')."
         if self.conf.require_verified_email and claims.get("email_verified") not in (True, "true"):
             return f"Your identity provider has not verified the e-mail address {email}."
-        if email.lower() not in self.allowed:
+        if not self.conf.allows(email):
             return f"The e-mail address {email} is not allowed to use this service. Ask the administrator to add it."
         return None

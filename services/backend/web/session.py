@@ -152,7 +152,18 @@ class WebAuth:
                 (_digest(session_id), self.clock()),
             )
             row = await cur.fetchone()
-        return (User(*row), session_id) if row else None
+            user = User(*row) if row else None
+            if user is not None and not self.still_allowed(user):
+                # Taken off the allow-list (or that way to log in turned off) since: the session ends.
+                await conn.execute("DELETE FROM web_sessions WHERE id_sha256 = %s", (_digest(session_id),))
+                user = None
+        return (user, session_id) if user else None
+
+    def still_allowed(self, user: User) -> bool:
+        """Whether the settings still let ``user`` in (they may have changed since the login)."""
+        if user.kind == "oidc":
+            return self.web.oidc is not None and self.web.oidc.allows(user.email)
+        return self.web.admin_password_file is not None
 
     # -- CSRF ----------------------------------------------------------------------------------------
     def token_for(self, purpose: str, ident: str) -> str:

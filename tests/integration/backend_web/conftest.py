@@ -4,7 +4,8 @@ PostgreSQL 17 + TimescaleDB, and real headless Chromium (Debian's, driven by Pla
 ``web_backend`` (one per test module) has the local admin ``admin`` with a random password
 (``web_backend.admin_password``); ``make_web_backend(web={...})`` starts another with more web
 settings (the OpenID tests use it). ``page`` is a fresh browser context's page per test;
-``logged_in_page`` is one already logged in as the local admin.
+``logged_in_page`` is one already logged in as the local admin. ``oidc_provider`` (per module) is a
+real OpenID provider; ``idp_page`` a page of a Chromium that trusts its test certificate.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from harness.backend_service import start_backend
 from harness.browser import chromium_available, fresh_page, launch, login_local
 from harness.daemon import DaemonProcess, secret_file
-from harness.timescaledb import TimescaleDB, podman_available
+from harness.oidc_provider import OidcProvider, node_available
+from harness.timescaledb import TimescaleDB, free_tcp_port, podman_available
 
 ADMIN = "admin"
 
@@ -61,6 +63,14 @@ class WebBackend:
         # In a thread of its own: Playwright's sync API keeps an event loop running in this one.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             return pool.submit(asyncio.run, run()).result()
+
+    def restart(self, **web_changes) -> None:
+        """Stop the process and start it again on the same port and database with ``web`` settings changed."""
+        self.daemon.stop()
+        self.settings = {**self.settings, "web": {**self.settings["web"], **web_changes}}
+        self.daemon, self.base_url = start_backend(
+            self.settings, self.directory, port=httpx.URL(self.base_url).port, tls=self.tls
+        )
 
     def client(self, session_cookie=None) -> httpx.Client:
         """An HTTP client for the backend, with a session cookie when given (close it after use)."""
@@ -128,9 +138,12 @@ def web_backend(make_web_backend):
     return make_web_backend()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright():
-    """The one sync Playwright of the test process (launch more browsers with ``harness.browser.launch``)."""
+    """The sync Playwright of a test module (launch more browsers with ``harness.browser.launch``).
+
+    Per module, not per session: while it runs, its event loop runs in the main thread, and every
+    later test calling ``asyncio.run`` (other directories' too) would fail."""
     missing = chromium_available()
     if missing:
         pytest.skip(missing)
@@ -138,7 +151,7 @@ def playwright():
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium(playwright):
     with contextlib.closing(launch(playwright)) as launched:
         yield launched
@@ -155,3 +168,30 @@ def page(chromium):
 def logged_in_page(page, web_backend):
     login_local(page, web_backend.base_url, web_backend.admin_username, web_backend.admin_password, "/account")
     return page
+
+
+@pytest.fixture(scope="module")
+def oidc_provider(tmp_path_factory):
+    """A real OpenID provider (``harness.oidc_provider``) whose client may redirect to a backend on
+    ``oidc_provider.backend_port`` (start that backend with ``make_web_backend(port=…)``)."""
+    missing = node_available()
+    if missing:
+        pytest.skip(missing)
+    port = free_tcp_port()
+    started = OidcProvider(tmp_path_factory.mktemp("idp"), [f"http://127.0.0.1:{port}/auth/callback"]).start()
+    started.backend_port = port
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def idp_chromium(oidc_provider, playwright):
+    """Chromium that accepts the provider's test certificate (by its key) and no other."""
+    with contextlib.closing(launch(playwright, oidc_provider.chromium_args())) as launched:
+        yield launched
+
+
+@pytest.fixture
+def idp_page(idp_chromium):
+    with fresh_page(idp_chromium) as opened:
+        yield opened

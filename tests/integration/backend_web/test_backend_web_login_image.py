@@ -4,7 +4,6 @@ provider on the machine, verified through a mounted CA file) in real headless Ch
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
@@ -14,10 +13,10 @@ import pytest
 import yaml
 
 from harness.backend_service import wait_healthy
-from harness.browser import fresh_page, launch, login_local
-from harness.oidc_provider import ALLOWED, REFUSED, OidcProvider, login_through_provider, node_available
+from harness.browser import login_local
+from harness.oidc_provider import ALLOWED, REFUSED, login_through_provider
 from harness.services_image import build_services_image
-from harness.trixie_container import TrixieContainer, free_tcp_port
+from harness.trixie_container import TrixieContainer
 
 IMAGE_UID = 10001  # services/Containerfile's ARG UID
 pytestmark = pytest.mark.slow
@@ -33,38 +32,26 @@ def image_secret(box, name, value, mode=0o600):
 
 
 @pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    missing = node_available()
-    if missing:
-        pytest.skip(missing)
-    port = free_tcp_port()
-    started = OidcProvider(tmp_path_factory.mktemp("idp"), [f"http://127.0.0.1:{port}/auth/callback"]).start()
-    started.backend_port = port
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def image_backend(provider, make_web_backend):
+def image_backend(oidc_provider, make_web_backend):
     """The image's backend on the database of a (venv) web backend, which made the schema and files."""
     venv_backend = make_web_backend()
     venv_backend.daemon.stop()  # only its database and settings are used
     box = TrixieContainer(None, build_services_image(), "qs-backend-web-")
     try:
         mounts = []
-        settings = {**venv_backend.settings, "listen": {"host": "127.0.0.1", "port": provider.backend_port}}
+        settings = {**venv_backend.settings, "listen": {"host": "127.0.0.1", "port": oidc_provider.backend_port}}
         files = {
             "db-password": Path(settings["database"]["password_file"]).read_text().strip(),
             "session-key": secrets.token_urlsafe(48),
             "admin-password": venv_backend.admin_password,
-            "client-secret": provider.client_secret,
+            "client-secret": oidc_provider.client_secret,
         }
         inside = {}
         for name, value in files.items():
             path, inside[name] = image_secret(box, name, value)
             mounts += ["-v", f"{path}:{inside[name]}:ro"]
         ca = box.dir / "idp-ca.pem"
-        shutil.copy(provider.ca_file, ca)
+        shutil.copy(oidc_provider.ca_file, ca)
         ca.chmod(0o644)
         mounts += ["-v", f"{ca}:/run/secrets/idp-ca.pem:ro"]
         settings["database"] = {**settings["database"], "password_file": inside["db-password"]}
@@ -73,7 +60,7 @@ def image_backend(provider, make_web_backend):
             "session_key_file": inside["session-key"],
             "admin_password_file": inside["admin-password"],
             "oidc": {
-                **provider.web_settings([ALLOWED.email]),
+                **oidc_provider.web_settings([ALLOWED.email]),
                 "client_secret_file": inside["client-secret"],
                 "ca_file": "/run/secrets/idp-ca.pem",
             },
@@ -85,24 +72,12 @@ def image_backend(provider, make_web_backend):
         mounts += ["-v", f"{config}:/etc/quadstats/backend.yml:ro"]
         module = "ansible_collections.quadstats.stack.services.backend"
         box.run(mounts, ["python3", "-m", module, "--config", "/etc/quadstats/backend.yml"])
-        base = f"http://127.0.0.1:{provider.backend_port}"
+        base = f"http://127.0.0.1:{oidc_provider.backend_port}"
         wait_healthy(base, timeout=90, alive=lambda: None if box.state() == "running" else box.logs())
         venv_backend.base_url = base
         yield box, venv_backend
     finally:
         box.stop()
-
-
-@pytest.fixture(scope="module")
-def idp_chromium(provider, playwright):
-    with contextlib.closing(launch(playwright, provider.chromium_args())) as launched:
-        yield launched
-
-
-@pytest.fixture
-def idp_page(idp_chromium):
-    with fresh_page(idp_chromium) as opened:
-        yield opened
 
 
 def test_image_runs_trixie_versions(image_backend):
@@ -128,7 +103,6 @@ def test_oidc_in_the_image(idp_page, image_backend):
     _box, backend = image_backend
     login_through_provider(idp_page, backend.base_url, ALLOWED)
     assert idp_page.text_content("#account-email") == ALLOWED.email
-    idp_page.context.clear_cookies()
     login_through_provider(idp_page, backend.base_url, REFUSED)
     assert "is not allowed" in idp_page.text_content("#login-error")
     assert backend.query("SELECT email FROM web_sessions") == [(ALLOWED.email,)]

@@ -9,57 +9,28 @@ import ssl
 import httpx
 import pytest
 
-from harness.browser import fresh_page, launch
 from harness.oidc_provider import (
     ALLOWED,
     REFUSED,
     UNVERIFIED,
-    OidcProvider,
     login_through_provider,
-    node_available,
 )
-from harness.trixie_container import free_tcp_port
 
 
 @pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    missing = node_available()
-    if missing:
-        pytest.skip(missing)
-    port = free_tcp_port()
-    started = OidcProvider(tmp_path_factory.mktemp("idp"), [f"http://127.0.0.1:{port}/auth/callback"]).start()
-    started.backend_port = port
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def oidc_backend(provider, make_web_backend):
-    web = {"oidc": provider.web_settings([ALLOWED.email, UNVERIFIED.email], button_label="Log in with Test IdP")}
+def oidc_backend(oidc_provider, make_web_backend):
+    web = {"oidc": oidc_provider.web_settings([ALLOWED.email, UNVERIFIED.email], button_label="Log in with Test IdP")}
     # Debug logs: the secrets canary below reads the most a log can say.
-    return make_web_backend(web=web, port=provider.backend_port, log_level="debug")
+    return make_web_backend(web=web, port=oidc_provider.backend_port, log_level="debug")
 
 
-@pytest.fixture(scope="module")
-def idp_chromium(provider, playwright):
-    """Chromium that accepts the provider's test certificate (by its key) and no other."""
-    with contextlib.closing(launch(playwright, provider.chromium_args())) as launched:
-        yield launched
-
-
-@pytest.fixture
-def idp_page(idp_chromium):
-    with fresh_page(idp_chromium) as opened:
-        yield opened
-
-
-def test_allowed_email_logs_in_through_the_provider(idp_page, oidc_backend, provider):
+def test_allowed_email_logs_in_through_the_provider(idp_page, oidc_backend, oidc_provider):
     login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     assert idp_page.url == f"{oidc_backend.base_url}/account"
     assert idp_page.text_content("#account-email") == ALLOWED.email
     assert idp_page.text_content("#account-name") == ALLOWED.name
     rows = oidc_backend.query("SELECT user_id, kind, email FROM web_sessions")
-    assert rows == [(f"oidc:{provider.issuer}#{ALLOWED.login}", "oidc", ALLOWED.email)]
+    assert rows == [(f"oidc:{oidc_provider.issuer}#{ALLOWED.login}", "oidc", ALLOWED.email)]
     assert not any(c["name"] == "quadstats_oidc" for c in idp_page.context.cookies())
 
 
@@ -83,6 +54,21 @@ def test_unverified_email_is_refused_even_when_allowed(idp_page, oidc_backend):
     assert oidc_backend.query("SELECT count(*) FROM web_sessions WHERE email = %s", (UNVERIFIED.email,)) == [(0,)]
 
 
+def test_taking_an_email_off_the_allow_list_ends_its_sessions(idp_page, oidc_backend):
+    login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
+    cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
+    oidc_settings = oidc_backend.settings["web"]["oidc"]
+    count = "SELECT count(*) FROM web_sessions WHERE email = %s"
+    (before,) = oidc_backend.query(count, (ALLOWED.email,))[0]
+    try:
+        oidc_backend.restart(oidc={**oidc_settings, "allowed_emails": [UNVERIFIED.email]})
+        with oidc_backend.client(cookie) as client:
+            assert client.get("/account").status_code == 303
+        assert oidc_backend.query(count, (ALLOWED.email,)) == [(before - 1,)]  # that session is gone
+    finally:
+        oidc_backend.restart(oidc=oidc_settings)
+
+
 def test_oidc_logout_ends_the_session(idp_page, oidc_backend):
     login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
@@ -100,11 +86,11 @@ def start_at_backend(backend):
     return client, httpx.URL(answer.headers["location"])
 
 
-def test_authorization_request_carries_pkce_state_and_nonce(oidc_backend, provider):
+def test_authorization_request_carries_pkce_state_and_nonce(oidc_backend, oidc_provider):
     client, url = start_at_backend(oidc_backend)
     client.close()
     params = url.params
-    assert str(url).startswith(f"{provider.issuer}/auth?")
+    assert str(url).startswith(f"{oidc_provider.issuer}/auth?")
     assert params["code_challenge_method"] == "S256"
     assert len(params["code_challenge"]) == 43  # base64url of a sha256
     assert len(params["state"]) >= 32
@@ -114,7 +100,7 @@ def test_authorization_request_carries_pkce_state_and_nonce(oidc_backend, provid
     # The test provider really enforces PKCE: the same request without it is refused.
     without = {k: v for k, v in params.items() if not k.startswith("code_challenge")}
     refused = httpx.get(
-        f"{provider.issuer}/auth", params=without, verify=ssl.create_default_context(cafile=provider.ca_file)
+        f"{oidc_provider.issuer}/auth", params=without, verify=ssl.create_default_context(cafile=oidc_provider.ca_file)
     )
     assert refused.status_code == 303
     assert "error=invalid_request" in refused.headers["location"]
@@ -141,8 +127,8 @@ def test_a_forged_code_is_refused_by_the_token_endpoint(oidc_backend):
     assert "token endpoint refused the code" in oidc_backend.daemon.log()
 
 
-def test_issuer_tls_is_verified_by_default(make_web_backend, provider):
-    settings = provider.web_settings([ALLOWED.email])
+def test_issuer_tls_is_verified_by_default(make_web_backend, oidc_provider):
+    settings = oidc_provider.web_settings([ALLOWED.email])
     del settings["ca_file"]  # the system's CAs do not know the test CA
     backend = make_web_backend(web={"oidc": settings})
     with backend.client() as client:
@@ -152,13 +138,13 @@ def test_issuer_tls_is_verified_by_default(make_web_backend, provider):
     assert "web.oidc.ca_file" in backend.daemon.log()
 
 
-def test_no_secret_reaches_the_log_or_a_page(idp_page, oidc_backend, provider):
+def test_no_secret_reaches_the_log_or_a_page(idp_page, oidc_backend, oidc_provider):
     login_through_provider(idp_page, oidc_backend.base_url, ALLOWED)
     cookie = next(c for c in idp_page.context.cookies() if c["name"] == "quadstats_session")["value"]
     page_text = idp_page.content()
     session_key = (oidc_backend.directory / "session-key").read_text().strip()
     log = oidc_backend.daemon.log()
     assert "web login:" in log  # the log is there and speaks of logins
-    for secret in (provider.client_secret, session_key, oidc_backend.admin_password, ALLOWED.password, cookie):
+    for secret in (oidc_provider.client_secret, session_key, oidc_backend.admin_password, ALLOWED.password, cookie):
         assert secret not in log
         assert secret not in page_text
