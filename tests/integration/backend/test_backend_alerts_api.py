@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Clock, bearer
 from test_alerts import report, run_eval
 
 from ansible_collections.quadstats.stack.services.backend.settings import parse_settings
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
+from harness.backend_testing import Clock, bearer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)  # a Monday
 ADMIN = "admin-canary-0123456789abcdefghij"

@@ -9,10 +9,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import Clock, bearer
 from test_alerts import migrate, report, run_eval, telegram_section
 
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules
+from harness.backend_testing import Clock, bearer
 from harness.telegram_standin import TelegramStandIn
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

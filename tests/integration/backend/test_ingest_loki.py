@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 
 import snappy
-from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.backend_testing import bearer
 
 NS = 1_764_500_000_123_456_789
 

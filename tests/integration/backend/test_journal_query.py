@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import bearer
+
+from harness.backend_testing import bearer
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 MESSAGES = ["disk 100% full", "disk 100 percent", "user_name set", "username set", "back\\slash", "Boot OK"]

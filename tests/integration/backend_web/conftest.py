@@ -29,7 +29,7 @@ from harness.backend_service import start_backend
 from harness.browser import chromium_available, fresh_page, launch, login_local
 from harness.daemon import DaemonProcess, secret_file
 from harness.oidc_provider import OidcProvider, node_available
-from harness.timescaledb import TimescaleDB, free_tcp_port, podman_available
+from harness.timescaledb import free_tcp_port
 
 ADMIN = "admin"
 
@@ -81,17 +81,8 @@ class WebBackend:
         )
 
 
-@pytest.fixture(scope="session")
-def web_timescaledb():
-    if not podman_available():
-        pytest.skip("needs rootful podman and runc on this machine (scripts/bootstrap.sh installs them)")
-    server = TimescaleDB().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(scope="module")
-def make_web_backend(web_timescaledb, tmp_path_factory):
+def make_web_backend(timescaledb, tmp_path_factory):
     """``make(web={...}, port=None, tls=None, **sections) -> WebBackend``: a backend process on a new
     database, web login on (HTTPS when ``tls`` holds ``harness.certs.make_test_ca``'s paths)."""
     started = []
@@ -99,16 +90,16 @@ def make_web_backend(web_timescaledb, tmp_path_factory):
     def make(web=None, port=None, tls=None, **sections):
         directory = tmp_path_factory.mktemp("web-backend")
         dbname = "w_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
+        with psycopg.connect(timescaledb.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{dbname}"')
         password = "pw-" + secrets.token_urlsafe(12)
         settings = {
             "database": {
-                "host": web_timescaledb.host,
-                "port": web_timescaledb.port,
+                "host": timescaledb.host,
+                "port": timescaledb.port,
                 "dbname": dbname,
                 "user": "postgres",
-                "password_file": secret_file(directory / "db-password", web_timescaledb.password),
+                "password_file": secret_file(directory / "db-password", timescaledb.password),
                 "sslmode": "disable",
                 "pool_max_size": 4,
             },
@@ -122,14 +113,14 @@ def make_web_backend(web_timescaledb, tmp_path_factory):
             **sections,
         }
         daemon, base = start_backend(settings, directory, port=port, tls=tls)
-        backend = WebBackend(base, ADMIN, password, web_timescaledb.dsn(dbname), daemon, directory, settings, tls)
+        backend = WebBackend(base, ADMIN, password, timescaledb.dsn(dbname), daemon, directory, settings, tls)
         started.append((backend, dbname))
         return backend
 
     yield make
     for backend, dbname in started:
         backend.daemon.stop()
-        with psycopg.connect(web_timescaledb.dsn(), autocommit=True) as conn:
+        with psycopg.connect(timescaledb.dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE "{dbname}" WITH (FORCE)')
 
 

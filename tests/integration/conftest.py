@@ -1,0 +1,17 @@
+"""Fixtures shared by the integration tests of several directories."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.timescaledb import TimescaleDB, podman_available
+
+
+@pytest.fixture(scope="session")
+def timescaledb():
+    """One PostgreSQL 17 + TimescaleDB server for the whole run (tests make their own databases)."""
+    if not podman_available():
+        pytest.skip("needs rootful podman and runc on this machine (scripts/bootstrap.sh installs them)")
+    server = TimescaleDB().start()
+    yield server
+    server.stop()
