@@ -79,17 +79,20 @@ class Stream:
         self.digest_prefix = f"{canonical}\n".encode()
         self.fields_prefix = '{"labels": ' + json.dumps(self.labels, ensure_ascii=False) + ', "timestamp_ns": "'
 
-    def row(self, nanos: int, line: str, metadata: dict[str, str], *, field: str) -> JournalRow:
-        line = clean_text(line)
+    def row(self, nanos: int, line: str, metadata: dict[str, str], *, field: str | tuple[str, int]) -> JournalRow:
+        """One entry's row; ``line`` and ``metadata`` already clean (:func:`clean_text`, or :func:`proto.text`).
+
+        ``field`` names the entry in errors: text, or (``streams[s].entries``, index), formatted only then.
+        """
         try:
             when = time_from_nanos(nanos)
         except ValueError:
-            raise bad_request(f"{field}: timestamp", "out of range", 422) from None
+            name = field if isinstance(field, str) else f"{field[0]}[{field[1]}]"
+            raise bad_request(f"{name}: timestamp", "out of range", 422) from None
         digest = hashlib.sha256(self.digest_prefix + f"{nanos}\n{line}".encode()).digest()
         fields = f'{self.fields_prefix}{nanos}"'
         if metadata:
-            meta = {clean_text(k): clean_text(v) for k, v in metadata.items()}
-            fields += ', "structured_metadata": ' + json.dumps(meta, ensure_ascii=False)
+            fields += ', "structured_metadata": ' + json.dumps(metadata, ensure_ascii=False)
         return JournalRow(when, digest, self.host, self.unit, self.container, self.priority, line, "loki", fields + "}")
 
 
@@ -125,7 +128,8 @@ def rows_from_json(payload: Any, who: Principal, max_items: int) -> list[Journal
                 raise bad_request("streams", f"more than {max_items} entries (ingest.max_batch_items)", 413)
             if shared is None:  # at the first entry: a refused host names it, as for any entry
                 shared = Stream(labels, who=who, field=field)
-            rows.append(shared.row(nanos, value[1], metadata, field=field))
+            metadata = {clean_text(k): clean_text(v) for k, v in metadata.items()}
+            rows.append(shared.row(nanos, clean_text(value[1]), metadata, field=field))
     return rows
 
 
@@ -146,12 +150,11 @@ def rows_from_protobuf(data: bytes, who: Principal, max_items: int) -> list[Jour
         for e, entry in enumerate(stream.entries):
             if len(rows) >= max_items:
                 raise bad_request("streams", f"more than {max_items} entries (ingest.max_batch_items)", 413)
-            field = f"{where}.entries[{e}]"
             if shared is None:
-                shared = Stream(labels, who=who, field=field)
+                shared = Stream(labels, who=who, field=f"{where}.entries[{e}]")
             nanos = entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos
             metadata = {proto.text(p.name): proto.text(p.value) for p in entry.structuredMetadata}
-            rows.append(shared.row(nanos, proto.text(entry.line), metadata, field=field))
+            rows.append(shared.row(nanos, proto.text(entry.line), metadata, field=(f"{where}.entries", e)))
     return rows
 
 
