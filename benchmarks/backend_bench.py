@@ -47,6 +47,7 @@ import snappy  # noqa: E402
 import yaml  # noqa: E402
 from harness.backend_service import wait_healthy  # noqa: E402
 from harness.timescaledb import TimescaleDB, free_tcp_port  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
 
 from ansible_collections.quadstats.stack.services.backend.auth import Principal, token_hash  # noqa: E402
 from ansible_collections.quadstats.stack.services.backend.http import snappy_decode  # noqa: E402
@@ -80,34 +81,49 @@ def push_bodies(all_lines, batch):
     return bodies
 
 
-def copy_batches(bodies):
-    """The rows the service stores for ``bodies`` (same columns, values and jsonb), in COPY text format."""
+def service_rows(bodies):
+    """The rows the service stores for ``bodies``, per batch: (text for COPY, tuples for write_row)."""
     who = Principal("*")
-    return [copy_text(loki.rows_from_protobuf(snappy_decode(b, 1 << 30), who, 1 << 30)) for b in bodies]
+    decoded = [loki.rows_from_protobuf(snappy_decode(b, 1 << 30), who, 1 << 30) for b in bodies]
+    tuples = [[(*r[:-1], Jsonb(json.loads(r.fields))) for r in batch] for batch in decoded]
+    return [copy_text(batch) for batch in decoded], tuples
 
 
-def journal_pair(dsn, base, bodies, batches, rows, copy_first):
+def journal_pair(dsn, base, bodies, data, *, rows, copy_first, server_pid):
+    batches, row_batches, batch_size = data
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-protobuf"}
     copy_sql = f"COPY journal ({', '.join(COLUMNS)}) FROM STDIN"
 
     def via_http():
         with httpx.Client(timeout=60) as client:
             client.get(f"{base}/healthz")  # connection open before the clock starts
-            start = time.perf_counter()
+            start, cpu0 = time.perf_counter(), process_cpu(server_pid)
             for body in bodies:
                 client.post(f"{base}/loki/api/v1/push", content=body, headers=headers).raise_for_status()
+            out["service_cpu"] = process_cpu(server_pid) - cpu0
             return time.perf_counter() - start
 
     def via_copy():
         with psycopg.connect(dsn, autocommit=True) as conn:
             start = time.perf_counter()
-            for data in batches:
+            for text in batches:
                 with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
-                    copy.write(data)
+                    copy.write(text)
+            return time.perf_counter() - start
+
+    def via_copy_rows():  # the same rows as Python values, psycopg adapting each one
+        data = [row for batch in row_batches for row in batch]
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            start = time.perf_counter()
+            for i in range(0, len(data), batch_size):
+                with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
+                    for row in data[i : i + batch_size]:
+                        copy.write_row(row)
             return time.perf_counter() - start
 
     out = {}
-    for name, run in (("copy", via_copy), ("http", via_http)) if copy_first else (("http", via_http), ("copy", via_copy)):
+    runs = [("http", via_http), ("copy", via_copy), ("copy_rows", via_copy_rows)]
+    for name, run in runs[::-1] if copy_first else runs:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("TRUNCATE journal")
         out[name] = rows / run()
@@ -115,18 +131,32 @@ def journal_pair(dsn, base, bodies, batches, rows, copy_first):
             stored = conn.execute("SELECT count(*) FROM journal").fetchone()[0]
         if stored != rows:
             raise RuntimeError(f"{name} stored {stored} of {rows} rows")
-    return out["http"], out["copy"]
+    return out
 
 
-def bench_journal(dsn, base, rows, batch, runs):
+def bench_journal(dsn, base, *, rows, batch, runs, server_pid):
     bodies = push_bodies(lines(rows), batch)
-    batches = copy_batches(bodies)
-    results = [journal_pair(dsn, base, bodies, batches, rows, copy_first=bool(i % 2)) for i in range(runs)]
+    batches, row_batches = service_rows(bodies)
+    results = [
+        journal_pair(
+            dsn, base, bodies, (batches, row_batches, batch), rows=rows, copy_first=bool(i % 2), server_pid=server_pid
+        )
+        for i in range(runs)
+    ]
     print(f"journal ingest, {rows} rows in batches of {batch}, {runs} runs (rows/s; order alternates):")
-    for i, (http, copy) in enumerate(results, 1):
-        print(f"  run {i}: HTTP Loki push {http:9.0f}  bare COPY {copy:9.0f}  ratio {http / copy:7.1%}")
-    ratios = [h / c for h, c in results]
-    print(f"  median ratio HTTP / COPY: {statistics.median(ratios):.1%} (min {min(ratios):.1%}, max {max(ratios):.1%})")
+    print("  HTTP = Loki push, snappy protobuf; COPY = bare COPY of the rows in text form (database work only);")
+    print("  COPY rows = bare COPY of the same rows as Python values through psycopg's write_row")
+    for i, r in enumerate(results, 1):
+        print(
+            f"  run {i}: HTTP {r['http']:8.0f}  COPY {r['copy']:8.0f}  COPY rows {r['copy_rows']:8.0f}"
+            f"  HTTP/COPY {r['http'] / r['copy']:6.1%}  HTTP/COPY rows {r['http'] / r['copy_rows']:6.1%}"
+            f"  service CPU {r['service_cpu'] / rows * 1e6:5.1f} us/row"
+        )
+    for key, label in (("copy", "COPY"), ("copy_rows", "COPY rows")):
+        ratios = [r["http"] / r[key] for r in results]
+        print(
+            f"  median HTTP / {label}: {statistics.median(ratios):.1%} (min {min(ratios):.1%}, max {max(ratios):.1%})"
+        )
 
 
 # ---------------------------------------------------------------- POST /metric, open loop
@@ -269,21 +299,21 @@ TEMPLATES = [
     "Out of memory: Killed process %s (java) total-vm:8123456kB",
     "container health_status=healthy exec_id=%s",
 ]
+# Independent draws from the row's hash bytes: host (50), unit (40), container (10 % of rows), priority
+# (crit 0.1 %, err 2 %, warning 9 %, notice 27 %, info the rest), template ("Killed process" 0.1 %).
 GENERATE = """
 INSERT INTO journal (time, hash, host, unit, container, priority, message, source, fields)
-SELECT %(end)s - i * (interval '7 days' / %(rows)s),
-       sha256(int8send(i)),
-       'host' || lpad((i * 7919 %% 50)::text, 2, '0'),
-       (%(units)s::text[])[1 + (i * 31 %% 40)],
-       CASE WHEN i %% 10 = 0 THEN 'app' || (i %% 7) END,
-       CASE WHEN i %% 997 = 0 THEN 2 WHEN i %% 53 = 0 THEN 3 WHEN i %% 11 = 0 THEN 4
-            WHEN i %% 3 = 0 THEN 5 ELSE 6 END,
-       format((%(templates)s::text[])[1 + CASE WHEN i %% 1009 = 0 THEN 6 ELSE (i * 13 %% 8) END
-                                          + CASE WHEN i * 13 %% 8 = 6 AND i %% 1009 <> 0 THEN 1 ELSE 0 END],
+SELECT %(end)s - i * (interval '7 days' / %(rows)s), h,
+       'host' || lpad((get_byte(h, 0) %% 50)::text, 2, '0'),
+       (%(units)s::text[])[1 + get_byte(h, 1) %% 40],
+       CASE WHEN get_byte(h, 2) < 26 THEN 'app' || (get_byte(h, 3) %% 7) END,
+       CASE WHEN v < 66 THEN 2 WHEN v < 1400 THEN 3 WHEN v < 7300 THEN 4 WHEN v < 25000 THEN 5 ELSE 6 END,
+       format((%(templates)s::text[])[CASE WHEN w < 66 THEN 7 ELSE (ARRAY[1, 2, 3, 4, 5, 6, 8])[1 + w %% 7] END],
               i %% 250),
-       'journal',
-       '{}'
-FROM generate_series(1, %(rows)s) AS i
+       'journal', '{}'
+FROM (SELECT i, h, get_byte(h, 4) * 256 + get_byte(h, 5) AS v, get_byte(h, 6) * 256 + get_byte(h, 7) AS w
+      FROM (SELECT i, sha256(int8send(i)) AS h FROM generate_series(1::bigint, %(rows)s::bigint) AS i) AS draws
+     ) AS rows
 """
 
 
@@ -333,6 +363,9 @@ def measure_pages(base, day_end, repeats):
     return out
 
 
+V7_INDEXES = "journal\\_v7\\_%"  # migration 7's indexes, dropped for the comparison
+
+
 def bench_pages(dsn, base, rows, repeats):
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE journal")
@@ -340,8 +373,7 @@ def bench_pages(dsn, base, rows, repeats):
         conn.execute(GENERATE, {"end": T0, "rows": rows, "units": UNITS, "templates": TEMPLATES})
         conn.execute("ANALYZE journal")
         generated = time.perf_counter() - start
-        v7 = [r[0] for r in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'journal' AND indexname LIKE 'journal\\_v7\\_%%'")]  # fmt: skip
+        v7 = [r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE %s", (V7_INDEXES,))]
     print(f"journal pages over {rows} rows (generated with generate_series in {generated:.1f} s), limit 100,"
           f" {repeats} repeats, ms through GET /api/v1/journal:")  # fmt: skip
     with_indexes = measure_pages(base, T0, repeats)
@@ -349,7 +381,7 @@ def bench_pages(dsn, base, rows, repeats):
     if v7:
         with psycopg.connect(dsn, autocommit=True) as conn:
             definitions = [r[0] for r in conn.execute(
-                "SELECT indexdef FROM pg_indexes WHERE tablename = 'journal' AND indexname = ANY(%s)", (v7,))]  # fmt: skip
+                "SELECT indexdef FROM pg_indexes WHERE indexname = ANY(%s)", (v7,))]  # fmt: skip
             for name in v7:
                 conn.execute(f'DROP INDEX "{name}"')
         try:
@@ -459,7 +491,9 @@ def main():
             f" load average {os.getloadavg()[0]:.1f} at start"
         )
         if "journal" in parts:
-            bench_journal(db.dsn("bench"), base, args.rows, args.batch, args.runs)
+            bench_journal(
+                db.dsn("bench"), base, rows=args.rows, batch=args.batch, runs=args.runs, server_pid=service.pid
+            )
         if "metric" in parts:
             bench_metric(base, port, service.pid, args.rate, args.seconds)
         if "page" in parts:
