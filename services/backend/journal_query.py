@@ -112,11 +112,13 @@ async def query_journal(
         )
         cur = await conn.execute(near, (*params, NEAR_ROWS, pattern, limit + 1))
         rows = await cur.fetchall()
-        if len(rows) <= limit:
+        if len(rows) <= limit and where:  # without filters the candidates are the whole table
             count = f"SELECT count(*) FROM (SELECT 1 FROM journal{filters} LIMIT %s) AS near"  # noqa: S608
             cur = await conn.execute(count, (*params, NEAR_ROWS))
             if (await cur.fetchone())[0] >= NEAR_ROWS:
                 rows = None
+        elif len(rows) <= limit:
+            rows = None
         where.append("message ILIKE %s ESCAPE '\\'")
         params.append(pattern)
     sql = (
