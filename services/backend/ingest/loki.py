@@ -146,7 +146,7 @@ def rows_from_protobuf(data: bytes, who: Principal, max_items: int) -> list[Jour
             labels = parse_label_set(proto.text(stream.labels))
         except ValueError as exc:
             raise bad_request(f"{where}.labels", str(exc), 422) from None
-        shared = None
+        shared, entries_field = None, f"{where}.entries"
         for e, entry in enumerate(stream.entries):
             if len(rows) >= max_items:
                 raise bad_request("streams", f"more than {max_items} entries (ingest.max_batch_items)", 413)
@@ -154,7 +154,7 @@ def rows_from_protobuf(data: bytes, who: Principal, max_items: int) -> list[Jour
                 shared = Stream(labels, who=who, field=f"{where}.entries[{e}]")
             nanos = entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos
             metadata = {proto.text(p.name): proto.text(p.value) for p in entry.structuredMetadata}
-            rows.append(shared.row(nanos, proto.text(entry.line), metadata, field=(f"{where}.entries", e)))
+            rows.append(shared.row(nanos, proto.text(entry.line), metadata, field=(entries_field, e)))
     return rows
 
 

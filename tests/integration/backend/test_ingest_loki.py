@@ -132,6 +132,19 @@ def test_bad_pushes_are_4xx_naming_the_field(client, make_token, query):
             403,
             "streams[0].values[0]: host",
         ),
+        (
+            dict(json={"streams": [{"stream": {}, "values": [[str(NS), "x"], ["9" * 30, "y"]]}]}),
+            422,
+            "streams[0].values[1]: timestamp",
+        ),
+        (
+            dict(
+                content=protobuf_push([('{host="web1"}', [(NS, "ok", {}), (-5_000_000_000, "x", {})])]),
+                headers={**h, **PROTO},
+            ),
+            422,
+            "streams[0].entries[1]: timestamp",
+        ),
     ]
     for kwargs, status, field in cases:
         kwargs.setdefault("headers", h)
