@@ -126,7 +126,14 @@ async def query_journal(
         + (" WHERE " + " AND ".join(where) if where else "")
         + f"{ordered} LIMIT %s"
     )
-    if rows is None:
+    if rows is None and message:
+        # Rare matches: read them by index and sort them. Left alone, the planner may walk the time
+        # index hoping to meet them soon — through every row when there are none (seconds on 1 M).
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_indexscan = off")
+            cur = await conn.execute(sql, (*params, limit + 1))
+            rows = await cur.fetchall()
+    elif rows is None:
         cur = await conn.execute(sql, (*params, limit + 1))
         rows = await cur.fetchall()
     more = len(rows) > limit
