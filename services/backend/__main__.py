@@ -11,7 +11,6 @@ errors exit with status 2 and one line per wrong setting.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import sys
@@ -20,9 +19,11 @@ from ansible_collections.quadstats.stack.plugins.module_utils.errors import Quad
 from ansible_collections.quadstats.stack.services.backend.settings import DEFAULT_CONFIG, Settings, load_settings
 from ansible_collections.quadstats.stack.services.common.config import ConfigError
 from ansible_collections.quadstats.stack.services.common.logs import setup_logging
+from ansible_collections.quadstats.stack.services.common.service import argument_parser, config_error
 
 log = logging.getLogger("quadstats.backend")
 MIN_ADMIN_PASSWORD = 12
+PROG = "quadstats-backend"
 
 
 async def _with_connection(settings: Settings, work):
@@ -57,8 +58,7 @@ def serve(settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="quadstats-backend", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help=f"YAML settings file (default {DEFAULT_CONFIG})")
+    parser = argument_parser(PROG, __doc__.splitlines()[0], DEFAULT_CONFIG)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the web service (default)")
     sub.add_parser("migrate", help="apply schema migrations and exit")
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        print(f"quadstats-backend: {exc}", file=sys.stderr)
-        return 2
+        return config_error(PROG, exc)
     setup_logging(settings.log_level)
     try:
         if args.command in (None, "serve"):

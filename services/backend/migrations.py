@@ -220,6 +220,22 @@ CREATE INDEX web_sessions_user ON web_sessions (user_id);
 CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
 """,
     ),
+    Migration(
+        7,
+        "journal query indexes: filters with time order, message substrings (pg_trgm)",
+        """
+-- Each filter of the journal query API with the time order it is read in (the pages ask for the
+-- newest or oldest 100): host+unit, unit, container, priority; messages by trigram, so a substring
+-- search reads the matching rows, not the table. pg_trgm is a trusted extension (PostgreSQL >= 13):
+-- the database owner may create it; Debian's postgresql-17 ships it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX journal_v7_host_unit_time ON journal (host, unit, time DESC);
+CREATE INDEX journal_v7_unit_time ON journal (unit, time DESC);
+CREATE INDEX journal_v7_container_time ON journal (container, time DESC) WHERE container IS NOT NULL;
+CREATE INDEX journal_v7_priority_time ON journal (priority, time DESC);
+CREATE INDEX journal_v7_message_trgm ON journal USING gin (message gin_trgm_ops);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version
