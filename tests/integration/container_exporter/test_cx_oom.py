@@ -83,6 +83,7 @@ def oom_killed(podman, tmp_path_factory):
 
 def test_an_oom_kill_shows_in_the_next_collection(oom_killed):
     name, collecting, _events_only, _before = oom_killed
+
     def counted():
         scrape = collecting.scrape()
         return scrape if value(scrape, "container_oom_events_total", name=name) == 1 else None
