@@ -192,32 +192,59 @@ class CgroupReader:
             return {"version": 2, "dirs": {"unified": unified}, "path": parsed["v2"]}
         raise ContainerGone(f"pid {pid}", f"no readable cgroup for process {pid}")
 
-    def _reader(self, location):
-        if not self.keep_open:
-            return read_text
-        owner = location.setdefault("open", [])
-        return lambda path: self._read_file(path, owner)
-
-    def _files(self, location, metrics):
-        files = {}
+    def _plan(self, location, metrics):
+        """``(file name, path)`` of every file to read and ``(file name, directory)`` of each group's
+        primary file; kept in ``location`` (it does not change while the container runs)."""
+        key = ("plan", tuple(metrics))
+        plan = location.get(key)
+        if plan is not None:
+            return plan
+        paths = []
         primaries = []
-        read = self._reader(location)
         if location["version"] == 1:
             for group in metrics:
                 for index, (controller, name) in enumerate(V1_FILES.get(group, ())):
                     directory = location["dirs"].get(controller)
                     if directory is None:
                         continue
-                    files[name] = read(directory + "/" + name)
+                    paths.append((name, directory + "/" + name))
                     if index == 0:
                         primaries.append((name, directory))
         else:
             directory = location["dirs"]["unified"]
             for group in metrics:
                 for index, name in enumerate(V2_FILES.get(group, ())):
-                    files[name] = read(directory + "/" + name)
+                    paths.append((name, directory + "/" + name))
                     if index == 0:
                         primaries.append((name, directory))
+        plan = location[key] = (tuple(paths), tuple(primaries))
+        return plan
+
+    def _read_all(self, location, named_paths):
+        """``{name: text or None}`` of ``(name, path)`` pairs; open files read again in place."""
+        files = {}
+        if not self.keep_open:
+            for name, path in named_paths:
+                files[name] = read_text(path)
+            return files
+        fds = self._fds
+        owner = location.setdefault("open", [])
+        for name, path in named_paths:
+            fd = fds.get(path)
+            if fd is not None:  # the common case, inline: one pread
+                try:
+                    data = os.pread(fd, _READ_SIZE, 0)
+                except OSError:
+                    data = b""
+                if data and len(data) < _READ_SIZE:
+                    files[name] = data.decode("utf-8", "replace")
+                    continue
+            files[name] = self._read_file(path, owner)
+        return files
+
+    def _files(self, location, metrics):
+        paths, primaries = self._plan(location, metrics)
+        files = self._read_all(location, paths)
         for name, directory in primaries:
             if files.get(name) is None and not os.path.isdir(directory):
                 raise ContainerGone(directory, f"cgroup {directory} was removed")
@@ -237,7 +264,7 @@ class CgroupReader:
         else:
             counters, gauges = cgroup_parse.v2_values(files)
         if "network" in metrics:
-            text = self._reader(location)(f"{self.proc_root}/{pid}/net/dev")
+            text = self._read_all(location, (("net/dev", f"{self.proc_root}/{pid}/net/dev"),))["net/dev"]
             if text is None:
                 raise ContainerGone(f"pid {pid}", f"process {pid} no longer exists")
             counters.update(cgroup_parse.parse_net_dev(text))
