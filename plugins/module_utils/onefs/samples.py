@@ -417,19 +417,21 @@ def frames_to_samples(frames):
 
 
 def samples_to_frames(samples):
-    """Sample dicts (summary, quota or module samples) → frames, one per sample."""
-    return [
-        (
-            s["name"],
-            s["labels"],
-            (s["field"],),
-            (s["value"],),
-            s.get("unit"),
-            s.get("timestamp"),
-            s.get("degraded", False),
-        )
-        for s in samples
-    ]
+    """Sample dicts (summary, quota or module samples) → frames: consecutive samples of one key,
+    labels dict, unit, timestamp and degraded flag (what one decoded item gave) share a frame."""
+    frames = []
+    ident = fields = values = None
+    for s in samples:
+        head = (s["name"], s["labels"], s.get("unit"), s.get("timestamp"), s.get("degraded", False))
+        if ident is None or head[1] is not ident[1] or head != ident:
+            if ident is not None:
+                frames.append((ident[0], ident[1], tuple(fields), tuple(values), ident[2], ident[3], ident[4]))
+            ident, fields, values = head, [], []
+        fields.append(s["field"])
+        values.append(s["value"])
+    if ident is not None:
+        frames.append((ident[0], ident[1], tuple(fields), tuple(values), ident[2], ident[3], ident[4]))
+    return frames
 
 
 def rows_to_samples(
