@@ -216,8 +216,13 @@ class Daemon:
         self.running = fresh
         self._forget_gone()
         for ref in fresh.refs():
-            if ref.get("health"):
-                self.health[ref["id"]] = ref["health"]
+            listed, known = ref.get("health"), self.health.get(ref["id"])
+            if listed and known is None:
+                self.health[ref["id"]] = listed
+            elif listed and listed != known:
+                # podman 4.3's list can lag behind the status inspect gave after a health_status
+                # event: ask inspect, the authority, instead of letting an older status win.
+                self._refresh_state(ref)
         unread = [ref for ref in fresh.refs() if ref["id"] not in self.samples]
         if unread and self.sampler is not None:
             self._read(unread)  # found by the list (start, reconnect): reported at once
