@@ -152,11 +152,6 @@ class WebSettings(_Section):
         720, ge=5, le=90 * 24 * 60, description="a session ends this long after login"
     )
     secure_cookies: bool = Field(False, description="always mark cookies Secure (behind a TLS proxy); else on HTTPS")
-    public_url: str | None = Field(
-        None,
-        pattern=r"^https?://[^/?#]+(/[^?#]*[^/?#])?$",
-        description="the pages' URL as users reach it (no / at the end)",
-    )
     admin_username: str = Field("admin", min_length=1, max_length=64, pattern=r"^[^\s:]+$")
     admin_password_file: Path | None = Field(
         None, description="the local admin's first password (none: no local login)"
@@ -180,7 +175,7 @@ class Settings(_Section):
         None,
         pattern=r"^https?://[^/?#]+(/[^?#]*[^/?#])?$",
         max_length=200,
-        description="the service's URL as users reach it (no / at the end); Telegram messages link to its host view",
+        description="the service's URL as users reach it (no / at the end): Telegram links, the OIDC redirect URI",
     )
 
 

@@ -214,7 +214,7 @@ async def logout(request: Request):
 
 
 def _redirect_uri(request: Request) -> str:
-    public = web_auth(request).web.public_url
+    public = request.app.state.settings.public_url  # one setting for every URL users follow
     return f"{public}/auth/callback" if public else str(request.url_for("oidc_callback"))
 
 

@@ -54,7 +54,7 @@ def test_valid_web_settings(files):
         ({"session_lifetime_minutes": 1}, "web.session_lifetime_minutes"),
         ({"admin_username": "a b"}, "web.admin_username"),
         ({"admin_password_file": "/nonexistent/pw"}, "web.admin_password_file: /nonexistent/pw does not exist"),
-        ({"public_url": "https://x.example/"}, "web.public_url"),
+        ({"public_url": "https://x.example/"}, "web.public_url: unknown setting"),
         ({"session_secret": "inline"}, "web.session_secret: unknown setting"),
         ({"oidc": {"discovery_url": "http://idp.example/x"}}, "web.oidc.discovery_url"),
         ({"oidc": {"client_secret": "inline"}}, "web.oidc.client_secret: unknown setting"),
