@@ -2,7 +2,7 @@
 """Write the collection's Grafana dashboards (dashboards/grafana/*.json) from the panel lists below.
 
 The JSON files are what users import; this script is their single source so every panel has the
-same datasource variable, units and layout. ``tests/unit/common/test_dashboards.py`` fails when a
+same datasource variable, units and layout. ``tests/unit/common/test_grafana_dashboards.py`` fails when a
 committed file differs from what this script writes, and validates each file against Grafana's
 dashboard schema; ``tests/harness/dashboards.py`` evaluates every panel's PromQL against a real
 Prometheus. Run: ``.venv/bin/python scripts/dashboards.py`` (``--check`` only compares).
