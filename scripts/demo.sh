@@ -68,9 +68,9 @@ On the host (after "log in"), as root; podman and systemctl --user need the sess
   its config   cat /home/$user/.config/stats-collector/config.alloy
                (site.yml put the container exporter in it: 127.0.0.1:9886, reached through pasta -T)
   containers'  python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9886/metrics').read().decode())"
-   metrics     (the container exporter, cAdvisor names; journal: _SYSTEMD_USER_UNIT=container-exporter.service)
-  inside the   $netns_get
-   collector
+  metrics      (the container exporter, cAdvisor names; journal: _SYSTEMD_USER_UNIT=container-exporter.service)
+  as the       $netns_get
+  collector    (the same page from the collector's own network namespace, where its Alloy scrapes it)
 Any of them straight from here: .venv/bin/python tests/harness ssh --name $HOST -- '<command>'
 EOT
 }
