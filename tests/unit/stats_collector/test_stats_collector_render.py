@@ -117,7 +117,10 @@ ERROR_CASES = {
         ["stats_collector_local_password is empty while stats_collector_local_username is set"],
     ),
     "loopback_ports_bad": (
-        {"stats_collector_local_metrics_url": "http://b:9090/api/v1/write", "stats_collector_host_loopback_ports": [9886, 12345, 70000]},
+        {
+            "stats_collector_local_metrics_url": "http://b:9090/api/v1/write",
+            "stats_collector_host_loopback_ports": [9886, 12345, 70000],
+        },
         ["stats_collector_host_loopback_ports: 70000, 12345 cannot be forwarded", "other than 12345"],
     ),
     "local_username_missing": (
