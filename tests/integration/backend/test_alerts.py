@@ -14,7 +14,6 @@ from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import Rules
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
 from ansible_collections.quadstats.stack.services.backend.migrations import apply_migrations
-from harness.telegram_standin import TelegramStandIn
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BOT_TOKEN = "123456:canary-bot-token"  # noqa: S105 - a test canary, checked never to leak
@@ -32,13 +31,6 @@ def migrate(dsn):
 @pytest.fixture
 def schema(db_dsn):
     return migrate(db_dsn)
-
-
-@pytest.fixture
-def standin():
-    server = TelegramStandIn().start()
-    yield server
-    server.stop()
 
 
 def telegram_section(standin, directory, **extra):

@@ -13,7 +13,6 @@ from test_alerts import migrate, report, run_eval, telegram_section
 
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules
 from harness.backend_testing import Clock, bearer
-from harness.telegram_standin import TelegramStandIn
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -91,13 +90,6 @@ def test_public_url_links_the_host_view_escaped(schema, query):
 
 
 # -- Alertmanager API through the engine, delivered to the Telegram stand-in by the running app ---------
-
-
-@pytest.fixture
-def standin():
-    server = TelegramStandIn().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -18,18 +18,10 @@ import yaml
 from test_alerts import telegram_section
 from test_replicas import Replica, wait_for
 
-from harness.telegram_standin import TelegramStandIn
 from harness.timescaledb import free_tcp_port
 
 pytestmark = pytest.mark.slow
 THRESHOLD = 3
-
-
-@pytest.fixture
-def standin():
-    server = TelegramStandIn().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
