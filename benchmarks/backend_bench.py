@@ -340,8 +340,10 @@ def page_queries(day_end):
         ("newest, no filter", {}),
         ("host + unit, newest", {"host": "host07", "unit": "nginx.service"}),
         ("host + unit, oldest", {"host": "host07", "unit": "nginx.service", "order": "oldest"}),
-        ("host + unit + time range (1 day)", {"host": "host07", "unit": "nginx.service",
-                                             "start": yesterday, "end": day_end.isoformat()}),
+        (
+            "host + unit + time range (1 day)",
+            {"host": "host07", "unit": "nginx.service", "start": yesterday, "end": day_end.isoformat()},
+        ),
         ("container, newest", {"container": "app3"}),
         ("priority <= 2 (0.1 %), newest", {"priority": 2}),
         ("priority <= 3, host, oldest", {"priority": 3, "host": "host11", "order": "oldest"}),
@@ -366,12 +368,12 @@ def measure_pages(base, day_end, repeats):
             return time.perf_counter() - start, answer.json()
 
         for label, params in page_queries(day_end):
-            times = [timed({**params, "limit": 100})[0] for _ in range(repeats)]
+            times = [timed({**params, "limit": 100})[0] for _repeat in range(repeats)]
             out[label] = times
         for order in ("newest", "oldest"):  # keyset: follow `next` 20 pages deep, time each page
             params = {"host": "host07", "order": order, "limit": 100}
             times = []
-            for _ in range(max(1, repeats // 5)):
+            for _repeat in range(max(1, repeats // 5)):
                 cursor = None
                 for _page in range(20):
                     took, page = timed({**params, **({"cursor": cursor} if cursor else {})})

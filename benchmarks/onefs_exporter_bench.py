@@ -123,9 +123,10 @@ def touch_once_block(conn, targets, headers, cycles):
             out = []
             for row in json.loads(conn.getresponse().read())["stats"]:
                 value = row["value"]
-                if type(value) is list:
-                    if value and type(value[0]) is dict:
-                        names = tuple(k for k, v in value[0].items() if type(v) in (int, float))
+                if type(value) is list:  # pylint: disable=unidiomatic-typecheck
+                    if value and type(value[0]) is dict:  # pylint: disable=unidiomatic-typecheck
+                        numeric = (int, float)  # exact types: json.loads makes no subclasses, and bool is not a value
+                        names = tuple(k for k, v in value[0].items() if type(v) in numeric)  # pylint: disable=unidiomatic-typecheck
                         getter = getters.get(names)
                         if getter is None and names:
                             getter = getters[names] = itemgetter(*names)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the collection's Grafana dashboards (dashboards/grafana/*.json) from the panel lists below.
 
 The JSON files are what users import; this script is their single source so every panel has the

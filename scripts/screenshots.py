@@ -50,7 +50,10 @@ PAGES = {
 
 def metrics(now: datetime) -> list[dict]:
     """Five hosts as the seed's metrics-sender and the exporters report them; three will alert."""
-    ago = lambda minutes: (now - timedelta(minutes=minutes)).isoformat()  # noqa: E731
+
+    def ago(minutes):
+        return (now - timedelta(minutes=minutes)).isoformat()
+
     out = []
     for host, disks in (
         ("web1", {"/": 41, "/var/lib/containers": 63}),

@@ -200,6 +200,8 @@ class RowDecoder:
     A frame is ``(key, labels, fields, values, unit, timestamp, degraded)``: the values of one decoded
     item, ``fields`` and ``values`` tuples of equal length, a field None for a single value. Label
     dicts are shared between frames and calls: treat them as read-only. Keep one per cluster.
+    Type checks are exact (``type(x) is dict``): json.loads makes no subclasses, and bool must not
+    pass as a number.
     """
 
     MAX_ENTRIES = 4096
@@ -241,7 +243,7 @@ class RowDecoder:
             self._dict_frames(value, base_labels, out)
         elif cls is list:
             for index, item in enumerate(value):
-                if type(item) is dict:
+                if type(item) is dict:  # pylint: disable=unidiomatic-typecheck
                     self._dict_frames(item, base_labels, out)
                 elif isinstance(item, _NUMBER) and not isinstance(item, bool):
                     labels = dict(base_labels)
@@ -262,7 +264,7 @@ class RowDecoder:
         first one's member names, numbers where it has numbers and labels where it has labels,
         decoded with C-level maps; None when the list is not like that (the per-dict path decodes it)."""
         first = items[0]
-        if type(first) is not dict:
+        if type(first) is not dict:  # pylint: disable=unidiomatic-typecheck
             return None
         plan = self._plan((tuple(first), tuple(map(type, first.values()))))
         if plan is None:
@@ -299,7 +301,7 @@ class RowDecoder:
         if labels is None:
             labels = dict(base_labels)
             for name, val in zip(label_names, label_values):
-                labels[name] = val if type(val) is str else str(val)
+                labels[name] = val if type(val) is str else str(val)  # pylint: disable=unidiomatic-typecheck
             for name, subs in dict_items:
                 for sub, text in subs:
                     labels[name + "_" + sub] = text

@@ -632,7 +632,9 @@ class Pipelines:
                     batch.append(made)
             if batch:
                 body = push_request(batch)
-                accepted = all([s.send(body, {"Content-Type": "application/x-protobuf"}) for s in senders])
+                # every sender gets the batch (no short cut after a refusal), as Alloy's fan-out does
+                results = [s.send(body, {"Content-Type": "application/x-protobuf"}) for s in senders]
+                accepted = all(results)
                 stats["entries_sent" if accepted else "entries_dropped"] += len(batch)
                 oldest = min(nanos for _labels, nanos, _line in batch) // 1000
                 if accepted and (stats["oldest_sent_realtime_us"] is None or oldest < stats["oldest_sent_realtime_us"]):
