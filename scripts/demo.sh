@@ -64,7 +64,7 @@ On the host (after "log in"), as root; podman and systemctl --user need the sess
   user units   $env systemctl --user status
   logs         journalctl _UID=$uid
   collector    journalctl _UID=$uid _SYSTEMD_USER_UNIT=stats-collector.service
-               (the Alloy STAND-IN, not Alloy: Alloy cannot be pulled here; it pushes but scrapes nothing)
+               (the Alloy STAND-IN, not Alloy: Alloy cannot be pulled here; it scrapes the exporter and pushes remote write and Loki to the receiver)
   its config   cat /home/$user/.config/stats-collector/config.alloy
                (site.yml put the container exporter in it: 127.0.0.1:9886, reached through pasta -T)
   containers'  python3 -c "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9886/metrics').read().decode())"
