@@ -10,6 +10,7 @@ backend of a deployment: they are evaluated against the deployed stack's Prometh
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -42,7 +43,7 @@ def onefs_exporter(tmp_path):
         port = free_port()
         config = tmp_path / "onefs.yml"
         entry = cluster_entry("dash", sim, password, summary=["protocol", "client", "drive"], quotas=True)
-        config.write_text(dashboards.json.dumps({"clusters": [entry], "sinks": {"prometheus": {"port": port}}}))
+        config.write_text(json.dumps({"clusters": [entry], "sinks": {"prometheus": {"port": port}}}))
         proc = ExporterProcess(config, tmp_path / "onefs.log")
         try:
             yield proc, port
@@ -69,7 +70,7 @@ def container_exporter(tmp_path):
         podman.cleanup()
 
 
-def test_onefs_and_container_dashboards_return_data(tmp_path, onefs_exporter, container_exporter):
+def test_onefs_and_container_dashboards_return_data(onefs_exporter, container_exporter):
     onefs, onefs_port = onefs_exporter
     onefs.wait_for(
         lambda: (
