@@ -220,9 +220,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     @app.get("/metrics", tags=["service"], summary="The service's own metrics (Prometheus text format)")
     async def metrics(request: Request):
         own = request.app.state.metrics
-        with contextlib.suppress(Exception):  # database figures are best effort: the rest still answers
-            async with request.app.state.pool.connection(timeout=5) as conn:
-                await own.refresh_from_database(conn)
+        await own.refresh_from_pool(request.app.state.pool)
         return Response(own.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     metric.install(app)
