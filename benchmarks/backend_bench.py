@@ -268,8 +268,10 @@ def drive(port, pid, *, rate, seconds):
     job = {"host": "127.0.0.1", "port": port, "requests": metric_requests(), "rate": rate, "seconds": seconds}
     cpu0 = process_cpu(pid)
     done = subprocess.run(
-        [sys.executable, __file__, "--loadgen"], input=json.dumps(job), capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--loadgen"], input=json.dumps(job), capture_output=True, text=True, check=False
     )
+    if done.returncode:
+        raise RuntimeError(f"the generator failed against port {port}: {done.stderr[-2000:]}")
     return json.loads(done.stdout), process_cpu(pid) - cpu0
 
 

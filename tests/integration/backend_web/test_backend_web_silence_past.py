@@ -10,15 +10,21 @@ PAST_FROM, PAST_UNTIL = "2026-01-02T09:00", "2026-01-02T10:00"  # before today, 
 REFUSED = "ends_at: is in the past: it must end in the future"
 
 
+def submit_past(page, base_url, form, reason):
+    """Fill the silences page's form ``s`` (silence) or ``w`` (window) with a past one-off span and send it."""
+    page.goto(f"{base_url}/silences")
+    page.fill(f"#{form}-reason", reason)
+    if form == "s":
+        page.select_option("#s-duration", "")
+    page.fill(f"#{form}-start", PAST_FROM)
+    page.fill(f"#{form}-end", PAST_UNTIL)
+    page.click("#create-silence" if form == "s" else "#create-window")
+    expect(page.locator("p.flash.error")).to_have_text(REFUSED)
+
+
 def test_page_refuses_a_silence_that_is_already_over(logged_in_page, web_backend):
     page = logged_in_page
-    page.goto(f"{web_backend.base_url}/silences")
-    page.fill("#s-reason", "over before it starts")
-    page.select_option("#s-duration", "")
-    page.fill("#s-start", PAST_FROM)
-    page.fill("#s-end", PAST_UNTIL)
-    page.click("#create-silence")
-    expect(page.locator("p.flash.error")).to_have_text(REFUSED)
+    submit_past(page, web_backend.base_url, "s", "over before it starts")
     assert web_backend.query("SELECT count(*) FROM silences") == [(0,)]
     # the same form with an end in the future is stored: the refusal is about the end, nothing else
     page.fill("#s-end", "2099-01-02T10:00")
@@ -28,11 +34,5 @@ def test_page_refuses_a_silence_that_is_already_over(logged_in_page, web_backend
 
 
 def test_page_refuses_a_one_off_window_that_is_already_over(logged_in_page, web_backend):
-    page = logged_in_page
-    page.goto(f"{web_backend.base_url}/silences")
-    page.fill("#w-reason", "SAN move last winter")
-    page.fill("#w-start", PAST_FROM)
-    page.fill("#w-end", PAST_UNTIL)
-    page.click("#create-window")
-    expect(page.locator("p.flash.error")).to_have_text(REFUSED)
+    submit_past(logged_in_page, web_backend.base_url, "w", "SAN move last winter")
     assert web_backend.query("SELECT count(*) FROM maintenance_windows") == [(0,)]
