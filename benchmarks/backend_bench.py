@@ -12,26 +12,35 @@
    containers, priorities, message templates, 7 days): the filters the query API serves, through
    ``GET /api/v1/journal``; p50/p95 per page, with and without migration 7's indexes.
 
+With ``--baseline REV`` the service of git revision REV (its services/ and plugins/module_utils
+from ``git archive``, run the same way: dev venv, or mounted over the image's code) runs beside
+this tree's on the same database, and part 2 drives this tree, the baseline and the floor in turn,
+``--metric-rounds`` times, the order rotating each round.
+
 The service runs as its real entry point (``python -m …services.backend``, uvicorn, one process),
 from the dev venv or (``--server image``) inside the services image as deployed; the database is
 the tests' container (``tests/harness/timescaledb.py``), fsync off.
 
 Run from the repository root as root:
   .venv/bin/python benchmarks/backend_bench.py [--parts journal,metric,page] [--rows 50000 --batch 1000
-      --runs 5] [--rate 200 --seconds 10] [--page-rows 1000000 --page-repeats 20] [--server venv|image]
+      --runs 5] [--rate 200 --seconds 10 --metric-rounds 3 --baseline REV] [--page-rows 1000000
+      --page-repeats 20] [--server venv|image]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import deque
@@ -243,7 +252,7 @@ def quantile_bucket(before, after, q):
     return float("inf")
 
 
-def bench_metric(base, port, server_pid, *, rate, seconds, floor):
+def metric_requests():
     requests = []
     for i in range(50):
         body = json.dumps({"host": "bench", "name": f"/fs{i}", "type": "disk", "value": str(i)})
@@ -251,50 +260,69 @@ def bench_metric(base, port, server_pid, *, rate, seconds, floor):
             f"POST /metric HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
         )
+    return requests
 
-    def drive(port, pid):
-        job = {"host": "127.0.0.1", "port": port, "requests": requests, "rate": rate, "seconds": seconds}
-        cpu0 = process_cpu(pid)
-        done = subprocess.run(
-            [sys.executable, __file__, "--loadgen"], input=json.dumps(job), capture_output=True, text=True, check=True
+
+def drive(port, pid, *, rate, seconds):
+    """One open-loop run against ``port``: the generator's results and the CPU ``pid`` spent meanwhile."""
+    job = {"host": "127.0.0.1", "port": port, "requests": metric_requests(), "rate": rate, "seconds": seconds}
+    cpu0 = process_cpu(pid)
+    done = subprocess.run(
+        [sys.executable, __file__, "--loadgen"], input=json.dumps(job), capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"the generator failed against port {port}: {done.stderr[-2000:]}")
+    return json.loads(done.stdout), process_cpu(pid) - cpu0
+
+
+def pct(values, p):
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
+
+
+def bench_metric(targets, *, rate, seconds, rounds):
+    """``targets``: (label, port, pid, base URL or None for the floor), driven in turn, ``rounds`` times."""
+    print(
+        f"POST /metric at {rate}/s for {seconds} s per run, open loop from its own process, keep-alive;"
+        f" latency from the scheduled send; {rounds} rounds, the order rotates:"
+    )
+    results = {label: [] for label, *_rest in targets}
+    for r in range(rounds):
+        for label, port, pid, base in targets[r % len(targets) :] + targets[: r % len(targets)]:
+            load = os.getloadavg()[0]
+            before = server_histogram(base) if base else None
+            got, cpu = drive(port, pid, rate=rate, seconds=seconds)
+            lat, lag, n = got["latencies"], got["lags"], len(got["latencies"])
+            inside = ""
+            if base:
+                after = server_histogram(base)
+                inside = f"  inside p99 <= {quantile_bucket(before, after, 0.99) * 1000:g} ms"
+            results[label].append((pct(lat, 99), cpu / n * 1000))
+            print(
+                f"  round {r + 1} {label:24} load {load:4.1f}  {n / got['elapsed']:4.0f}/s {got['statuses']}"
+                f"  ms p50 {pct(lat, 50):6.2f} p95 {pct(lat, 95):7.2f} p99 {pct(lat, 99):7.2f}"
+                f" max {max(lat) * 1000:7.2f}  CPU/request {cpu / n * 1000:.2f} ms{inside}"
+                f"  (generator late p99 {pct(lag, 99):.2f} ms, {got['cpu'] / n * 1000:.2f} ms CPU/request)"
+            )
+    print("  median over the rounds:")
+    for label, runs in results.items():
+        p99s, cpus = [p for p, _c in runs], [c for _p, c in runs]
+        print(
+            f"    {label:24} p99 {statistics.median(p99s):7.2f} ms (min {min(p99s):.2f}, max {max(p99s):.2f})"
+            f"  CPU/request {statistics.median(cpus):.2f} ms"
         )
-        return json.loads(done.stdout), process_cpu(pid) - cpu0
 
-    def pct(values, p):
-        return statistics.quantiles(values, n=100, method="inclusive")[p - 1] * 1000
 
-    before = server_histogram(base)
-    got, service_cpu = drive(port, server_pid)
-    after = server_histogram(base)
-    lat, lag, n = got["latencies"], got["lags"], len(got["latencies"])
-
-    print(
-        f"POST /metric at {rate}/s for {seconds} s, open loop from its own process: {n} answered"
-        f" ({got['statuses']}), achieved {n / got['elapsed']:.0f}/s over {got['connections']} keep-alive connections"
-    )
-    print(
-        f"  latency from the scheduled send, ms: p50 {pct(lat, 50):.2f}  p95 {pct(lat, 95):.2f}"
-        f"  p99 {pct(lat, 99):.2f}  max {max(lat) * 1000:.2f}"
-    )
-    print(
-        f"  inside the service (its histogram): p99 <= {quantile_bucket(before, after, 0.99) * 1000:g} ms,"
-        f" p50 <= {quantile_bucket(before, after, 0.5) * 1000:g} ms"
-    )
-    print(
-        f"  CPU per request: service {service_cpu / n * 1000:.2f} ms, generator {got['cpu'] / n * 1000:.2f} ms;"
-        f" generator late to send: p99 {pct(lag, 99):.2f} ms, max {max(lag) * 1000:.2f} ms"
-    )
-    floor_port = free_tcp_port()
-    floor_pid, stop_floor = floor(floor_port)
-    try:
-        got, floor_cpu = drive(floor_port, floor_pid)
-    finally:
-        stop_floor()
-    lat, m = got["latencies"], len(got["latencies"])
-    print(
-        f"  floor, uvicorn answering at once (same generator and rate): latency ms p50 {pct(lat, 50):.2f}"
-        f"  p99 {pct(lat, 99):.2f}; CPU per request {floor_cpu / m * 1000:.2f} ms"
-    )
+def tree_at(rev, workdir):
+    """``rev``'s services/ and plugins/module_utils, laid out to import as the collection (for --baseline)."""
+    root = workdir / f"rev-{rev}"
+    stack = root / "ansible_collections" / "quadstats" / "stack"
+    stack.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "services", "plugins/module_utils"], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(stack, filter="data")
+    return root
 
 
 # ---------------------------------------------------------------- journal pages over many rows
@@ -467,9 +495,9 @@ def wait_port(port, timeout=60):
 
 
 class VenvService:
-    def __init__(self, db, dbname, port, workdir):
+    def __init__(self, db, dbname, port, workdir, code=None):
         cfg, _pw = write_config(db, dbname, port, workdir, None)
-        env = {**os.environ, "PYTHONPATH": str(ROOT / ".venv")}
+        env = {**os.environ, "PYTHONPATH": str(code or ROOT / ".venv")}
         module = "ansible_collections.quadstats.stack.services.backend"
         self.proc = subprocess.Popen([sys.executable, "-m", module, "--config", str(cfg)], env=env)
         self.pid = self.proc.pid
@@ -490,7 +518,7 @@ class VenvService:
 class ImageService:
     """The service inside the services image (trixie's Python, uvicorn, uvloop, psycopg), host network."""
 
-    def __init__(self, db, dbname, port, workdir):
+    def __init__(self, db, dbname, port, workdir, code=None):
         from harness.services_image import build_services_image  # noqa: PLC0415
         from harness.trixie_container import TrixieContainer  # noqa: PLC0415
 
@@ -500,8 +528,13 @@ class ImageService:
             os.chown(path, IMAGE_UID, IMAGE_UID)
         self.box.dir.chmod(0o755)
         module = "ansible_collections.quadstats.stack.services.backend"
+        mounts = []
+        if code:  # another revision's code in place of the image's
+            installed = "/opt/quadstats/ansible_collections/quadstats/stack"
+            for part in ("services", "plugins/module_utils"):
+                mounts += ["-v", f"{code}/ansible_collections/quadstats/stack/{part}:{installed}/{part}:ro"]
         self.box.run(
-            ["-v", f"{cfg}:/etc/quadstats/backend.yml:ro", "-v", f"{pw}:/run/secrets/db-password:ro"],
+            ["-v", f"{cfg}:/etc/quadstats/backend.yml:ro", "-v", f"{pw}:/run/secrets/db-password:ro", *mounts],
             ["python3", "-m", module, "--config", "/etc/quadstats/backend.yml"],
         )
         wait_healthy(f"http://127.0.0.1:{port}", alive=lambda: None if self.box.state() == "running" else "exited")
@@ -520,6 +553,26 @@ class ImageService:
         return int(box.podman("inspect", "-f", "{{.State.Pid}}", box.name).stdout.strip()), box.stop
 
 
+def metric_targets(args, kind, db, service, *, workdir, stops):
+    """(label, port, pid, base URL) of this tree's service, the ``--baseline`` one (started here), the floor."""
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "services"], check=False)
+    targets = [(f"this tree ({head}{'+' if dirty.returncode else ''})", service.port, service.pid, service.base)]
+    if args.baseline:
+        (workdir / "baseline").mkdir()
+        port = free_tcp_port()
+        other = kind(db, "bench", port, workdir / "baseline", code=tree_at(args.baseline, workdir))
+        stops.append(other.stop)
+        targets.append((f"baseline ({args.baseline})", port, other.pid, f"http://127.0.0.1:{port}"))
+    floor_port = free_tcp_port()
+    floor_pid, stop_floor = service.floor(floor_port)
+    stops.append(stop_floor)
+    targets.append(("floor (bare uvicorn)", floor_port, floor_pid, None))
+    return targets
+
+
 def main():
     if "--loadgen" in sys.argv:
         loadgen_main()
@@ -534,16 +587,23 @@ def main():
     parser.add_argument("--page-rows", type=int, default=1_000_000)
     parser.add_argument("--page-repeats", type=int, default=20)
     parser.add_argument("--server", choices=("venv", "image"), default="venv")
+    parser.add_argument("--metric-rounds", type=int, default=3, help="rounds of POST /metric runs (each target once)")
+    parser.add_argument(
+        "--baseline", metavar="REV", help="also run the service of git revision REV, for POST /metric side by side"
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     db = TimescaleDB().start()
     workdir = Path(tempfile.mkdtemp(prefix="qs-backend-bench-"))
-    service = None
+    stops = []
     try:
         with psycopg.connect(db.dsn(), autocommit=True) as conn:
             conn.execute("CREATE DATABASE bench")
+        kind = ImageService if args.server == "image" else VenvService
         port = free_tcp_port()
-        service = (ImageService if args.server == "image" else VenvService)(db, "bench", port, workdir)
+        service = kind(db, "bench", port, workdir)
+        service.port, service.base = port, f"http://127.0.0.1:{port}"
+        stops.append(service.stop)
         with psycopg.connect(db.dsn("bench"), autocommit=True) as conn:
             conn.execute("INSERT INTO ingest_tokens (token_sha256, host) VALUES (%s, '*')", (token_hash(TOKEN),))
         base = f"http://127.0.0.1:{port}"
@@ -556,17 +616,16 @@ def main():
                 db.dsn("bench"), base, rows=args.rows, batch=args.batch, runs=args.runs, server_pid=service.pid
             )
         if "metric" in parts:
-            bench_metric(base, port, service.pid, rate=args.rate, seconds=args.seconds, floor=service.floor)
+            targets = metric_targets(args, kind, db, service, workdir=workdir, stops=stops)
+            bench_metric(targets, rate=args.rate, seconds=args.seconds, rounds=args.metric_rounds)
         if "page" in parts:
             bench_pages(db.dsn("bench"), base, args.page_rows, args.page_repeats)
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     finally:
-        if service is not None:
-            service.stop()
+        for stop in reversed(stops):
+            stop()
         db.stop()
-        for f in workdir.iterdir():
-            f.unlink()
-        workdir.rmdir()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

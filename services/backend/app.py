@@ -161,6 +161,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     applied = await migrations.apply_migrations(conn)
                 log.info("schema at version %d (applied now: %s)", migrations.LATEST, applied or "none")
             app.state.pool = pool
+            app.state.metric_writer = metric.MetricWriter(pool)
             stop = asyncio.Event()
             app.state.tasks = background_tasks(app, settings, pool, stop)
             try:
@@ -177,6 +178,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         version=VERSION,
         description="Metrics, journal and alert ingest of quadstats.stack (docs/backend.md).",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN, which no page of ours may do; /openapi.json stays.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -216,12 +220,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     @app.get("/metrics", tags=["service"], summary="The service's own metrics (Prometheus text format)")
     async def metrics(request: Request):
         own = request.app.state.metrics
-        with contextlib.suppress(Exception):  # database figures are best effort: the rest still answers
-            async with request.app.state.pool.connection(timeout=5) as conn:
-                await own.refresh_from_database(conn)
+        await own.refresh_from_pool(request.app.state.pool)
         return Response(own.exposition(), media_type=CONTENT_TYPE_LATEST)
 
-    for module in (metric, journal, loki, remote_write, alertmanager, journal_query):
+    metric.install(app)
+    for module in (journal, loki, remote_write, alertmanager, journal_query):
         app.include_router(module.router)
     install_alerts_api(app, settings)
     install_web_auth(app, settings)

@@ -8,10 +8,12 @@ are labelled by the route's path template (a fixed set), never by the raw URL.
 
 from __future__ import annotations
 
+import logging
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+log = logging.getLogger("quadstats.backend")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -40,6 +42,11 @@ class BackendMetrics:
         self.outbox = Gauge(
             "quadstats_backend_outbox_messages", "Outbox messages by state", ["state"], registry=self.registry
         )
+        self.database_up = Gauge(
+            "quadstats_backend_database_up",
+            "1 when this scrape read the figures below from the database, 0 when it could not reach it",
+            registry=self.registry,
+        )
         self.metric_states = Gauge(
             "quadstats_backend_metrics",
             "Reported metrics by type and alert state",
@@ -57,6 +64,17 @@ class BackendMetrics:
         else:
             outcome = "error"
         self.telegram.labels(outcome).inc()
+
+    async def refresh_from_pool(self, pool) -> None:
+        """Database figures, best effort: when the database is away the rest still answers, saying so."""
+        try:
+            async with pool.connection(timeout=5) as conn:
+                await self.refresh_from_database(conn)
+        except Exception as exc:
+            log.warning("/metrics: database figures unavailable (%s)", type(exc).__name__)
+            self.database_up.set(0)
+        else:
+            self.database_up.set(1)
 
     async def refresh_from_database(self, conn) -> None:
         cur = await conn.execute(

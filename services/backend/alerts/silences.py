@@ -165,8 +165,11 @@ def _when(field: str, value) -> datetime:
         raise InvalidInput(field, "out of range") from None
 
 
-def _window(starts_at, ends_at) -> tuple[datetime, datetime]:
+def _window(starts_at, ends_at, now: datetime) -> tuple[datetime, datetime]:
+    """Start and end in UTC; the end after the start and after ``now`` (a past one would mute nothing)."""
     starts_at, ends_at = _when("starts_at", starts_at), _when("ends_at", ends_at)
+    if ends_at <= now:
+        raise InvalidInput("ends_at", "is in the past: it must end in the future")
     if ends_at <= starts_at:
         raise InvalidInput("ends_at", "must be after starts_at")
     return starts_at, ends_at
@@ -241,6 +244,7 @@ async def list_silences(conn, now: datetime, *, include_expired: bool = False) -
 async def create_silence(
     conn,
     *,
+    now: datetime,
     host_pattern: str,
     name_pattern: str,
     starts_at: datetime,
@@ -248,11 +252,11 @@ async def create_silence(
     created_by: str,
     reason: str,
 ) -> Silence:
-    """Store a silence; :class:`InvalidInput` names the field when the input is wrong."""
+    """Store a silence ending after ``now``; :class:`InvalidInput` names the field when the input is wrong."""
     values = (
         _pattern("host_pattern", host_pattern),
         _pattern("name_pattern", name_pattern),
-        *_window(starts_at, ends_at),
+        *_window(starts_at, ends_at, now),
         _text("created_by", created_by, MAX_WHO),
         _text("reason", reason, MAX_REASON),
     )
@@ -313,6 +317,7 @@ async def list_windows(conn, now: datetime, *, include_expired: bool = False) ->
 async def create_window(
     conn,
     *,
+    now: datetime,
     host_pattern: str = "*",
     name_pattern: str = "*",
     created_by: str,
@@ -325,7 +330,7 @@ async def create_window(
     time_zone: str | None = None,
 ) -> MaintenanceWindow:
     """A one-off window (``starts_at``, ``ends_at``) or a weekly one (``weekdays``, ``start_time``,
-    ``duration``, ``time_zone``), never both."""
+    ``duration``, ``time_zone``), never both; a one-off window must end after ``now``."""
     one_off = starts_at is not None or ends_at is not None
     weekly = any(v is not None for v in (weekdays, start_time, duration, time_zone))
     if one_off == weekly:
@@ -339,7 +344,7 @@ async def create_window(
         _text("reason", reason, MAX_REASON),
     )
     if one_off:
-        schedule = (*_window(starts_at, ends_at), None, None, None, None)
+        schedule = (*_window(starts_at, ends_at, now), None, None, None, None)
     else:
         for field, value in (("weekdays", weekdays), ("start_time", start_time), ("duration", duration)):
             if value is None:

@@ -32,7 +32,7 @@ from ansible_collections.quadstats.stack.services.backend.http import (
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
 from ansible_collections.quadstats.stack.services.backend.ingest.journal import time_from_micros
 from ansible_collections.quadstats.stack.services.backend.ingest.labels import host_of
-from ansible_collections.quadstats.stack.services.backend.ingest.metric import MetricRow, upsert_metrics
+from ansible_collections.quadstats.stack.services.backend.ingest.metric import MetricRow
 
 router = APIRouter(tags=["ingest"])
 HEARTBEAT_NAME = "host"
@@ -143,5 +143,5 @@ async def write(request: Request, who: Sender) -> Response:
         message.ParseFromString(data)
     except DecodeError:
         raise bad_request("body", "not a Prometheus WriteRequest (prompb, protobuf)") from None
-    await upsert_metrics(request.app.state.pool, reduce_write_request(message, who))
+    await request.app.state.metric_writer.upsert(reduce_write_request(message, who))
     return Response(status_code=204)

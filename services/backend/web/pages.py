@@ -244,6 +244,7 @@ async def silence_metric(request: Request, user: SignedIn):
         async with request.app.state.pool.connection() as conn:
             await silences.create_silence(
                 conn,
+                now=now,
                 host_pattern=exact_pattern(host),
                 name_pattern=exact_pattern(name),
                 starts_at=now,
@@ -452,6 +453,7 @@ async def create_silence(request: Request, user: SignedIn):
         async with request.app.state.pool.connection() as conn:
             await silences.create_silence(
                 conn,
+                now=now,
                 host_pattern=form.get("host_pattern", ""),
                 name_pattern=form.get("name_pattern", ""),
                 starts_at=starts_at,
@@ -499,6 +501,7 @@ async def create_window(request: Request, user: SignedIn):
             if not weekdays:
                 await silences.create_window(
                     conn,
+                    now=_now(request),
                     **common,
                     starts_at=parse_local(form.get("starts_at", ""), "starts_at", tz),
                     ends_at=parse_local(form.get("ends_at", ""), "ends_at", tz),
@@ -506,6 +509,7 @@ async def create_window(request: Request, user: SignedIn):
             else:
                 await silences.create_window(
                     conn,
+                    now=_now(request),
                     **common,
                     weekdays=weekdays,
                     start_time=form.get("start_time", ""),

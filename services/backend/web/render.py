@@ -35,8 +35,6 @@ SECURITY_HEADERS = {
     "cross-origin-opener-policy": "same-origin",
     "cross-origin-resource-policy": "same-origin",
 }
-# FastAPI's own API explorer loads Swagger UI from a CDN; it keeps its behaviour (not a page of ours).
-_NOT_OURS = ("/docs", "/redoc")
 
 
 class SecurityHeadersMiddleware:
@@ -46,7 +44,7 @@ class SecurityHeadersMiddleware:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"].startswith(_NOT_OURS):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 

@@ -39,6 +39,7 @@ def db(db_dsn):
 
 def make_silence(db, **overrides):
     args = {
+        "now": NOW,
         "host_pattern": "db*",
         "name_pattern": "*",
         "starts_at": NOW - timedelta(hours=1),
@@ -55,7 +56,10 @@ def test_silences_created_listed_and_expired_early(db):
         "db*", "ops@example.org", "disk swap tonight", None,
     )  # fmt: skip
     later = make_silence(db, starts_at=NOW + timedelta(days=1), ends_at=NOW + timedelta(days=2), host_pattern="web1")
-    over = make_silence(db, starts_at=NOW - timedelta(days=2), ends_at=NOW - timedelta(days=1))
+    # Made three days ago, over now (a silence must end after the time it is made).
+    over = make_silence(
+        db, now=NOW - timedelta(days=3), starts_at=NOW - timedelta(days=2), ends_at=NOW - timedelta(days=1)
+    )
     assert [s.id for s in db(sil.list_silences, NOW)] == [active.id, later.id]
     assert [s.id for s in db(sil.list_silences, NOW, include_expired=True)] == [over.id, active.id, later.id]
     assert active.matches("db7", "/", NOW)
@@ -86,6 +90,8 @@ def test_silences_created_listed_and_expired_early(db):
         ({"name_pattern": "a\x00b"}, "name_pattern"),
         ({"reason": "\ud800"}, "reason"),
         ({"ends_at": NOW - timedelta(hours=1)}, "ends_at"),
+        ({"starts_at": NOW - timedelta(hours=3), "ends_at": NOW - timedelta(hours=2)}, "ends_at"),  # over already
+        ({"starts_at": NOW - timedelta(hours=1), "ends_at": NOW}, "ends_at"),  # ends the moment it is made
         ({"starts_at": datetime(2026, 1, 1)}, "starts_at"),  # naive
         ({"ends_at": "tomorrow"}, "ends_at"),
     ],
@@ -102,12 +108,12 @@ def test_bad_silences_are_refused_naming_the_field(db, overrides, field):
 
 def test_windows_weekly_and_one_off(db):
     weekly = db(
-        sil.create_window, host_pattern="db*", created_by="ops", reason="patch night",
+        sil.create_window, now=NOW, host_pattern="db*", created_by="ops", reason="patch night",
         weekdays=["mon"], start_time="11:30", duration=timedelta(hours=1), time_zone="Europe/Berlin",
     )  # fmt: skip
     assert (weekly.weekdays, weekly.time_zone, weekly.recurring) == ((1,), "Europe/Berlin", True)
     one_off = db(
-        sil.create_window, name_pattern="/srv*", created_by="ops", reason="SAN move",
+        sil.create_window, now=NOW, name_pattern="/srv*", created_by="ops", reason="SAN move",
         starts_at=NOW + timedelta(hours=2), ends_at=NOW + timedelta(hours=3),
     )  # fmt: skip
     assert [w.id for w in db(sil.list_windows, NOW)] == [one_off.id, weekly.id]
@@ -129,6 +135,7 @@ def test_windows_weekly_and_one_off(db):
         ({}, "starts_at"),
         ({"starts_at": NOW, "ends_at": NOW, "weekdays": ["mon"]}, "starts_at"),
         ({"starts_at": NOW, "ends_at": NOW}, "ends_at"),
+        ({"starts_at": NOW - timedelta(hours=2), "ends_at": NOW - timedelta(hours=1)}, "ends_at"),  # over already
         ({"weekdays": ["mon"], "start_time": "02:00", "duration": timedelta(hours=1)}, "time_zone"),
         ({"weekdays": ["mon"], "start_time": "02:00", "time_zone": "UTC"}, "duration"),
         ({"weekdays": ["xyz"], "start_time": "02:00", "duration": timedelta(hours=1), "time_zone": "UTC"}, "weekdays"),
@@ -139,7 +146,7 @@ def test_windows_weekly_and_one_off(db):
 )
 def test_bad_windows_are_refused_naming_the_field(db, kwargs, field):
     with pytest.raises(sil.InvalidInput) as err:
-        db(sil.create_window, created_by="ops", reason="why", **kwargs)
+        db(sil.create_window, now=NOW, created_by="ops", reason="why", **kwargs)
     assert err.value.field == field
     assert db(sil.list_windows, NOW, include_expired=True) == []
 
@@ -150,7 +157,7 @@ def test_silences_and_windows_mute_notifications_not_transitions(db, query):
     report(query, "app1", "/", "disk", "97", at=NOW)
     make_silence(db)  # db*
     db(
-        sil.create_window, host_pattern="web*", created_by="ops", reason="patch",
+        sil.create_window, now=NOW, host_pattern="web*", created_by="ops", reason="patch",
         weekdays=["mon"], start_time="11:00", duration=timedelta(hours=2), time_zone="UTC",
     )  # fmt: skip
     fired = run_eval(db.dsn, NOW)

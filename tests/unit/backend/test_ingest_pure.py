@@ -67,6 +67,20 @@ def test_parse_label_set():
         "c": "new\nline",
         "d": "a,b=c",
     }
+    # Loki stream labels are written by Go's strconv.Quote (Prometheus labels.String()): its escapes
+    assert parse_label_set(
+        r'{a="tab\there", b="cr\r\x00\a\b\f\v", c="\xe2\x82\xac \342\202\254", d="\u00e9\U0001F600"}'
+    ) == {
+        "a": "tab\there",
+        "b": "cr\r\x00\a\b\f\v",
+        "c": "\u20ac \u20ac",  # bytes of UTF-8, in hex and in octal
+        "d": "\u00e9\U0001f600",
+    }
+    assert parse_label_set(r'{a="\xff\xfe", b="\q\x4", c="\ud800"}') == {
+        "a": "\ufffd\ufffd",  # bytes that are not UTF-8, as strconv.Quote writes them
+        "b": "\\q\\x4",  # escapes Go does not know stay as sent
+        "c": "\\ud800",
+    }
     for bad in ("job=x", '{job="x"', "{job=x}", '{="x"}', '{a="1" b="2"}'):
         with pytest.raises(ValueError, match=r"label set|must look like"):
             parse_label_set(bad)
