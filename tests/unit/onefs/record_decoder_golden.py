@@ -68,8 +68,9 @@ OPTIONS = (
 )
 
 
-def decode_case(case, options, decoder=None):
-    """What the decoder makes of one case: (samples, errors, node answers, cluster degraded)."""
+def decode_case(case, options, decoder=None, *, defer=False):
+    """What the decoder makes of one case: (samples, errors, node answers, cluster degraded).
+    ``defer``: as the exporter reads, list values deferred and decoded by another decoder."""
     decoder = decoder or RowDecoder()
     nodes = set(options["nodes"]) if options["nodes"] is not None else None
     frames, errors = decoder.decode(
@@ -80,7 +81,10 @@ def decode_case(case, options, decoder=None):
         include_degraded=options["include_degraded"],
         nodes=nodes,
         devid_label=options["devid_label"],
+        defer=defer,
     )
+    if defer:
+        frames = RowDecoder().expand(frames)
     return frames_to_samples(frames), errors, [list(a) for a in decoder.node_answers], decoder.cluster_degraded
 
 

@@ -21,10 +21,11 @@ def as_json(value):
     return json.loads(json.dumps(value))
 
 
+@pytest.mark.parametrize("defer", [False, True], ids=["eager (modules)", "deferred (exporter)"])
 @pytest.mark.parametrize("expected", GOLDEN["expected"], ids=IDS)
-def test_decoder_output_equals_the_recorded_output(expected):
+def test_decoder_output_equals_the_recorded_output(expected, defer):
     case = CASES[expected["case"]]
-    samples, errors, answers, degraded = decode_case(case, expected["options"])
+    samples, errors, answers, degraded = decode_case(case, expected["options"], defer=defer)
     assert len(samples) == len(expected["samples"])
     for got, want in zip(as_json(samples), expected["samples"], strict=True):
         assert got == want
