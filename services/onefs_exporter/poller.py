@@ -154,7 +154,7 @@ class ClusterPoller:
         for group, due_keys in self._group_due_keys:
             # Each key's due time, unset ones set to now, at C level; then the keys due now.
             dues = map(next_due.setdefault, due_keys, repeat(now))
-            keys = [due_key[1] for due_key, due in zip(due_keys, dues) if due <= now]
+            keys = [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
             if keys:
                 entry = due_groups.get(group.name)
                 if entry is None:
@@ -256,15 +256,15 @@ class ClusterPoller:
             self.state.count_error(err["kind"])
         current = self.clock()
         intervals, due_keys, lifetimes = self._key_intervals(group, keys, metas)
-        self.key_intervals.update(zip(keys, intervals))
+        self.key_intervals.update(zip(keys, intervals, strict=True))
         self._lifetimes.update(lifetimes)
         next_due = self.next_due
         # As _schedule: one interval after the last due time, or from now when that has passed.
         nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
         if nxts and min(nxts) > current:  # the usual case, at C level
-            next_due.update(zip(due_keys, nxts))
+            next_due.update(zip(due_keys, nxts, strict=True))
         else:
-            for due_key, interval, nxt in zip(due_keys, intervals, nxts):
+            for due_key, interval, nxt in zip(due_keys, intervals, nxts, strict=True):
                 next_due[due_key] = nxt if nxt > current else current + interval
         return fresh
 
@@ -289,7 +289,8 @@ class ClusterPoller:
                     interval = by_meta[own] = for_key(own, minimum)
             intervals.append(interval)
         mult = self.config.expiry_multiplier
-        answer = (intervals, [(group.name, key) for key in keys], {k: mult * i for k, i in zip(keys, intervals)})
+        lifetimes = {key: mult * interval for key, interval in zip(keys, intervals, strict=True)}
+        answer = (intervals, [(group.name, key) for key in keys], lifetimes)
         self._intervals[group.name] = (keys, metas, answer)
         return answer
 

@@ -78,7 +78,7 @@ class ClusterState:
         now = self.clock()
         expiries = [now + lifetime for lifetime in map(lifetime_of, source_frames)]
         with self._lock:
-            self._sources.update(zip(source_frames, zip(source_frames.values(), expiries)))
+            self._sources.update(zip(source_frames, zip(source_frames.values(), expiries, strict=True), strict=True))
             self._next_expiry = min(self._next_expiry, *expiries) if expiries else self._next_expiry
             self._rendered = {}
             self._live = None

@@ -353,7 +353,9 @@ class RowDecoder:
         if nodes is None:
             frames = self._clean_rows(rows, units, cluster, devid_lnn, devid_label)
         if frames is None:
-            frames, errors = self._rows(rows, units, cluster, devid_lnn, include_degraded, nodes, devid_label)
+            frames, errors = self._rows(
+                rows, units, cluster, devid_lnn, include_degraded=include_degraded, nodes=nodes, devid_label=devid_label
+            )
         else:
             errors = []
         return (frames if defer else self.expand(frames)), errors
@@ -395,7 +397,7 @@ class RowDecoder:
         return list(zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False)))
 
     def _rows(  # noqa: PLR0912 - one flat loop over every row
-        self, rows, units, cluster, devid_lnn, include_degraded, nodes, devid_label
+        self, rows, units, cluster, devid_lnn, *, include_degraded, nodes, devid_label
     ):
         """Frames (list and dict values deferred) and errors of any rows, row by row."""
         frames = []
@@ -447,7 +449,7 @@ class RowDecoder:
                 self._value_into(frames, key, labels, value, unit, stamp, degraded)
         return frames, errors
 
-    def _value_into(self, out, key, labels, value, unit, stamp, degraded):
+    def _value_into(self, out, key, labels, value, unit, stamp, degraded):  # noqa: PLR0917 - a frame's parts, in order
         """Append the frames of one row's value to ``out``."""
         if type(value) is list and value:  # pylint: disable=unidiomatic-typecheck
             columns = self.uniform_list(value, labels)
