@@ -193,6 +193,8 @@ _FIELDS = itemgetter(2)  # a frame's fields: None when deferred
 # A row value's type -> its frame's fields: a single number, or deferred (None) for a list or dict.
 _FIELDS_OF_TYPE = {int: (None,), float: (None,), list: None, dict: None}
 _ROW_NAMES = ("key", "devid", "value", "time", "error_code")
+_COLUMNS = tuple(map(itemgetter, _ROW_NAMES[:4]))
+_CODE_OF = itemgetter("error_code")
 _ROW_MEMBERS = itemgetter(*_ROW_NAMES)
 
 
@@ -360,40 +362,41 @@ class RowDecoder:
             errors = []
         return (frames if defer else self.expand(frames)), errors
 
-    def _clean_rows(self, rows, units, cluster, devid_lnn, devid_label):
+    def _clean_rows(self, rows, units, cluster, devid_lnn, devid_label):  # noqa: PLR0911 - each check a way to _rows
         """Frames of rows without any error code, null, bool, string or empty value and with one LNN per
         devid (every poll of a healthy cluster), built column by column at C level; None when the rows
         are not all like that (:meth:`_rows` decodes them)."""
         try:
-            members = list(map(_ROW_MEMBERS, rows))
+            if any(map(_CODE_OF, rows)):
+                return None
+            keys, devids, values, stamps = (list(map(getter, rows)) for getter in _COLUMNS)
             nodes = list(map(dict.get, rows, repeat("node")))
         except (KeyError, TypeError):  # a row without a member, or not a dict
             return None
-        if not members:
-            return []
-        keys, devids, values, stamps, codes = zip(*members)
-        if any(codes) or [] in values or {} in values:
+        if [] in values or {} in values:
             return None
         try:
             fields = list(map(_FIELDS_OF_TYPE.__getitem__, map(type, values)))
         except KeyError:  # a null, bool or string value
             return None
+        try:
+            node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
+        except TypeError:  # a devid that is not a number
+            return None
+        if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
+            return None
         cluster_labels = self.cluster_labels(cluster)
-        labels_of = {}  # (devid, node member) -> labels
-        lnn_of = {}  # devid -> LNN
+        labels_of = {}  # devid -> labels
         answers = []
-        for devid, node in dict.fromkeys(zip(devids, nodes)):  # distinct, first seen first
+        for devid, node in node_of.items():
             if not devid:
-                labels_of[(devid, node)] = cluster_labels
+                labels_of[devid] = cluster_labels
                 continue
             lnn = node if node is not None else devid_lnn.get(devid)
-            if lnn_of.setdefault(devid, lnn) != lnn:  # one devid under two LNNs: _rows records each change
-                return None
-            if len(lnn_of) > len(answers):
-                answers.append((devid, lnn))
-            labels_of[(devid, node)] = self.node_labels(cluster, lnn, devid, devid_label)
+            answers.append((devid, lnn))
+            labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
         self.node_answers = answers
-        labels = map(labels_of.__getitem__, zip(devids, nodes))
+        labels = map(labels_of.__getitem__, devids)
         return list(zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False)))
 
     def _rows(  # noqa: PLR0912 - one flat loop over every row
