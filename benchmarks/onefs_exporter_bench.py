@@ -3,8 +3,10 @@ rendering for 3 clusters, and the daemon's RSS with 3 clusters.
 
 Workload: every key of the simulator's key dump (125 keys) on a cluster of 3 up nodes.
 
-- **exporter**: the daemon's own collection path, ``ClusterPoller.tick`` (``OneFSSampler.read`` of
-  the 125 keys in the fewest URL-limited requests, row classification, samples, the per-key store);
+- **exporter**: the daemon's own collection path, ``ClusterPoller.tick`` (``OneFSSampler.read_frames``
+  of the 125 keys in the fewest URL-limited requests, every row checked, list values kept as deferred
+  frames that are decoded when rendered or pushed, the per-key store); the line "exporter + one
+  uncached /metrics render" includes that decoding;
 - **floor**: the same request targets fetched by a bare keep-alive ``http.client.HTTPSConnection``
   (verified TLS, basic auth) plus ``json.loads`` and nothing else;
 - both in the same run, in alternating blocks; CPU is this process's ``time.process_time()`` (the

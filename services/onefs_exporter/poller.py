@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from itertools import groupby
-from operator import itemgetter
+from itertools import groupby, repeat
+from operator import add, itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
@@ -33,6 +33,17 @@ log = logging.getLogger("quadstats.exporter.onefs")
 # Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
 _KEY = itemgetter(0)  # a frame's statistics key
 CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
+
+
+class _Lifetimes(dict):
+    """Lifetimes of stat keys looked up at C level; a key not in it asks ``lifetime_of``."""
+
+    def __init__(self, lifetime_of):
+        super().__init__()
+        self.lifetime_of = lifetime_of
+
+    def __missing__(self, source):
+        return self.lifetime_of(source)
 
 
 class ClusterPoller:
@@ -57,6 +68,9 @@ class ClusterPoller:
         self.next_due = {}  # (group, key) | "summary:<kind>" | "quotas" -> clock time
         self.cycles = 0
         self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
+        self._group_due_keys = None  # [(group, its due keys)], built once
+        self._intervals = {}  # group name -> (keys, the metadata dict they came from, _key_intervals' answer)
+        self._lifetimes = _Lifetimes(self._lifetime)  # stat key -> seconds its values live (as _lifetime)
 
     # ------------------------------------------------------------ lifecycle
     def start(self):
@@ -118,9 +132,9 @@ class ClusterPoller:
     def next_wake(self):
         return min(self.next_due.values(), default=self.clock() + self.config.min_update_interval)
 
-    def _sources(self):
-        """Every scheduled unit of work: (due key, group or None, kind)."""
-        for group in self.groups:
+    def _sources(self, stats=True):
+        """Every scheduled unit of work: (due key, group or None, kind); ``stats`` False: not the stat keys."""
+        for group in self.groups if stats else ():
             for key in group.keys:
                 yield (group.name, key), group, "stat"
         for kind in self.cluster.summary:
@@ -135,15 +149,20 @@ class ClusterPoller:
         due_groups = {}
         extra = []
         next_due = self.next_due
-        for due_key, group, kind in self._sources():
-            if next_due.setdefault(due_key, now) > now:
-                continue
-            if kind == "stat":
+        if self._group_due_keys is None:
+            self._group_due_keys = [(g, tuple((g.name, key) for key in g.keys)) for g in self.groups]
+        for group, due_keys in self._group_due_keys:
+            # Each key's due time, unset ones set to now, at C level; then the keys due now.
+            dues = map(next_due.setdefault, due_keys, repeat(now))
+            keys = [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
+            if keys:
                 entry = due_groups.get(group.name)
                 if entry is None:
-                    entry = due_groups[group.name] = (group, [])
-                entry[1].append(due_key[1])
-            else:
+                    due_groups[group.name] = (group, keys)
+                else:
+                    entry[1].extend(keys)
+        for due_key, _group, kind in self._sources(stats=False):
+            if next_due.setdefault(due_key, now) <= now:
                 extra.append((due_key, kind))
         work = [("group", g, keys) for g, keys in due_groups.values()] + [(k, d, None) for d, k in extra]
         if sum(len(keys) for _g, keys in due_groups.values()) > PER_KEY_METADATA_LIMIT:
@@ -211,21 +230,21 @@ class ClusterPoller:
         if self._partial.pop(source, None) is not None:
             log.info("cluster %s: %s works again", self.cluster.name, source)
         self.state.record_duration(source, self.clock() - start)
-        self.state.put(fresh, self._lifetime)
+        self.state.put(fresh, self._lifetimes.__getitem__ if kind == "group" else self._lifetime)
         if kind == "quotas":
             self.state.quotas_success = (self.sampler.label(), self.wall())
         self._up()
         if self.publish is not None:
-            frames = [f for batch in fresh.values() for f in batch]
+            frames = self.sampler.expand([f for batch in fresh.values() for f in batch])
             if frames:
                 self.publish(self.cluster.name, frames)
         return True
 
     def _collect_group(self, group, keys, now):
-        reading = self.sampler.read_frames(keys)
+        # Deferred: list values are decoded when read (a render, a sink), not on every poll.
+        reading = self.sampler.read_frames(keys, defer=True)
         metas = reading["metadata"]
         self.state.describe(metas)
-        minimum = self.config.min_update_interval
         fresh = {}
         # Rows come key by key: group runs of one key (C-level), joining runs if a key comes back.
         for name, run in groupby(reading["stats"], _KEY):
@@ -236,10 +255,29 @@ class ClusterPoller:
         for err in reading["errors"]:
             self.state.count_error(err["kind"])
         current = self.clock()
-        key_intervals = self.key_intervals
+        intervals, due_keys, lifetimes = self._key_intervals(group, keys, metas)
+        self.key_intervals.update(zip(keys, intervals, strict=True))
+        self._lifetimes.update(lifetimes)
         next_due = self.next_due
+        # As _schedule: one interval after the last due time, or from now when that has passed.
+        nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
+        if nxts and min(nxts) > current:  # the usual case, at C level
+            next_due.update(zip(due_keys, nxts, strict=True))
+        else:
+            for due_key, interval, nxt in zip(due_keys, intervals, nxts, strict=True):
+                next_due[due_key] = nxt if nxt > current else current + interval
+        return fresh
+
+    def _key_intervals(self, group, keys, metas):
+        """Each key's interval in ``group``, due key and lifetime, computed again only when the keys or
+        their metadata change."""
+        cached = self._intervals.get(group.name)
+        if cached is not None and cached[1] is metas and cached[0] == keys:
+            return cached[2]
+        minimum = self.config.min_update_interval
         for_key = group.interval.for_key
         by_meta = {}  # the key's metadata interval -> its interval in this group
+        intervals = []
         for key in keys:
             meta = metas.get(key)
             if meta is None:  # unknown key: the core looks it up again at its next refresh
@@ -249,12 +287,12 @@ class ClusterPoller:
                 interval = by_meta.get(own)
                 if interval is None:
                     interval = by_meta[own] = for_key(own, minimum)
-            key_intervals[key] = interval
-            # As _schedule: one interval after the last due time, or from now when that has passed.
-            due_key = (group.name, key)
-            nxt = next_due.get(due_key, now) + interval
-            next_due[due_key] = nxt if nxt > current else current + interval
-        return fresh
+            intervals.append(interval)
+        mult = self.config.expiry_multiplier
+        lifetimes = {key: mult * interval for key, interval in zip(keys, intervals, strict=True)}
+        answer = (intervals, [(group.name, key) for key in keys], lifetimes)
+        self._intervals[group.name] = (keys, metas, answer)
+        return answer
 
     def _lifetime(self, source):
         mult = self.config.expiry_multiplier

@@ -4,8 +4,11 @@
 and the self-metrics (up, last success, durations, requests, errors by kind, session renewals).
 
 Thread-safe: the cluster's poller writes, the HTTP listeners read. Values are kept as the core's
-frames (``samples.RowDecoder``: one tuple per decoded item, not one dict per value); rendering uses
-the core's encoder (``exposition.frames_to_prometheus``) and caches the text until something changes.
+frames (``samples.RowDecoder``: one tuple per decoded item, not one dict per value). The poller stores
+list and dict values as deferred frames (the parsed JSON, not decoded): they are decoded here when
+something reads the values (a render, the series count), once per change, so polls nobody reads
+between cost no decoding. Rendering uses the core's encoder (``exposition.frames_to_prometheus``)
+and caches the text until something changes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition i
     PrometheusNames,
     frames_to_prometheus,
 )
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import RowDecoder
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     prom_family_header,
     prom_labels,
@@ -53,6 +57,8 @@ class ClusterState:
         self._sources = {}  # source -> (frames, expires_at on clock)
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
+        self._decoder = RowDecoder()  # decodes deferred frames (under the lock: not thread-safe)
+        self._live = None  # the decoded frames of every live source, until a put or an expiry
         self._names = PrometheusNames()  # metric names and label sets between renders
         self.version = 0  # changes whenever the live samples change (a put or an expiry)
         self.descriptions = dict(FIXED_DESCRIPTIONS)  # sample name -> HELP text
@@ -70,12 +76,12 @@ class ClusterState:
     def put(self, source_frames, lifetime_of):
         """Store fresh frames: ``{source: frames}``; ``lifetime_of(source)`` gives seconds to keep them."""
         now = self.clock()
+        expiries = [now + lifetime for lifetime in map(lifetime_of, source_frames)]
         with self._lock:
-            for source, frames in source_frames.items():
-                expires = now + lifetime_of(source)
-                self._sources[source] = (frames, expires)
-                self._next_expiry = min(self._next_expiry, expires)
+            self._sources.update(zip(source_frames, zip(source_frames.values(), expiries, strict=True), strict=True))
+            self._next_expiry = min(self._next_expiry, *expiries) if expiries else self._next_expiry
             self._rendered = {}
+            self._live = None
             self.version += 1
 
     def _expire(self):
@@ -85,7 +91,15 @@ class ClusterState:
         self._sources = {s: v for s, v in self._sources.items() if v[1] > now}
         self._next_expiry = min((v[1] for v in self._sources.values()), default=float("inf"))
         self._rendered = {}
+        self._live = None
         self.version += 1
+
+    def _live_frames(self):
+        """Every live source's frames, deferred ones decoded (call with the lock held)."""
+        self._expire()
+        if self._live is None:
+            self._live = self._decoder.expand([f for frames, _exp in self._sources.values() for f in frames])
+        return self._live
 
     def current_version(self):
         """:attr:`version` after dropping what expired."""
@@ -95,21 +109,18 @@ class ClusterState:
 
     def frames(self):
         with self._lock:
-            self._expire()
-            return [f for frames, _exp in self._sources.values() for f in frames]
+            return list(self._live_frames())
 
     def series_count(self):
         with self._lock:
-            self._expire()
-            return sum(len(frame[3]) for frames, _exp in self._sources.values() for frame in frames)
+            return sum(len(frame[3]) for frame in self._live_frames())
 
     def render(self, timestamps=True):
         """Prometheus text of this cluster's live samples (cached until a put or an expiry)."""
         with self._lock:
-            self._expire()
+            frames = self._live_frames()
             text = self._rendered.get(timestamps)
             if text is None:
-                frames = [f for frames, _exp in self._sources.values() for f in frames]
                 text = frames_to_prometheus(frames, self.descriptions, timestamps, self._names)
                 self._rendered[timestamps] = text
             return text

@@ -186,6 +186,7 @@ class PapiClient:
         self.generation = 0
         self._quota_path = None  # the quota API version this cluster answers (learned once)
         self._plans = {}  # request plans of recent key lists (a collector asks for the same keys every cycle)
+        self._answers = {}  # key tuple -> (what was learned then, key_metadata's answer)
         self.requests = 0
         self.logins = 0
         self.referer = f"https://{host}:{self.port}"
@@ -441,8 +442,23 @@ class PapiClient:
         return self._meta
 
     def key_metadata(self, keys):
-        """Metadata for ``keys`` (cached until the next refresh). Returns (metas, unknown keys, suggestions)."""
+        """Metadata for ``keys`` (cached until the next refresh). Returns (metas, unknown keys, suggestions);
+        ``metas`` may be the same dict as the last call's for the same keys: do not change it."""
         self._expire()
+        wanted = tuple(keys)
+        learned = (self.generation, len(self._meta), len(self._unknown), self._all_keys_loaded)
+        answer = self._answers.get(wanted)
+        if answer is not None and answer[0] == learned:  # nothing learned since: the same answer
+            metas, unknown, hints = answer[1]
+            return metas, list(unknown), {k: list(v) for k, v in hints.items()}
+        result = self._key_metadata(keys)
+        if len(self._answers) > 64:
+            self._answers.clear()
+        learned = (self.generation, len(self._meta), len(self._unknown), self._all_keys_loaded)
+        self._answers[wanted] = (learned, (result[0], list(result[1]), {k: list(v) for k, v in result[2].items()}))
+        return result
+
+    def _key_metadata(self, keys):
         missing = [k for k in keys if k not in self._meta and k not in self._unknown]
         if missing and not self._all_keys_loaded:
             if len(missing) > PER_KEY_METADATA_LIMIT:

@@ -92,6 +92,7 @@ class OneFSSampler:
         self._generation = client.generation
         self._unexplained = None
         self._decoder = RowDecoder()
+        self._metas = self._units = None  # the last key metadata seen and its units per key
         self._log = logging.getLogger(LOGGER_NAME)
 
     def identity(self):
@@ -129,8 +130,9 @@ class OneFSSampler:
         reading["stats"] = frames_to_samples(reading["stats"])
         return reading
 
-    def read_frames(self, keys):
-        """:meth:`read` with ``stats`` as frames (``samples.RowDecoder``), not one dict per value."""
+    def read_frames(self, keys, defer=False):
+        """:meth:`read` with ``stats`` as frames (``samples.RowDecoder``), not one dict per value.
+        ``defer``: list and dict values stay deferred frames until :meth:`expand`."""
         start_requests = self.client.requests
         identity = self.identity()
         metas, unknown, hints = self.client.key_metadata(keys)
@@ -143,14 +145,17 @@ class OneFSSampler:
         else:
             wanted = [k for k in keys if k in metas]
             skipped = []
+        if metas is not self._metas:  # the client answers with the same dict while nothing changed
+            self._metas = metas
+            self._units = {k: m.get("units") for k, m in metas.items()}
         rows, rejected = self.client.current(wanted) if wanted else ([], [])
         self._follow_refresh()
         if rejected:
             unknown = unknown + [k for k in rejected if k not in unknown]
             for key in rejected:
                 hints.setdefault(key, [])
-        units = {k: m.get("units") for k, m in metas.items()}
-        frames, errors = self._decode(rows, units, identity)
+        units = self._units
+        frames, errors = self._decode(rows, units, identity, defer)
         decoder = self._decoder
         reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
         if reason and reason != self._unexplained:
@@ -158,7 +163,7 @@ class OneFSSampler:
             identity = self.client.cluster_identity(refresh=True)
             # A disagreement a fresh identity does not explain is not re-read every cycle.
             self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
-            frames, errors = self._decode(rows, units, identity)  # LNNs and the label from the fresh map
+            frames, errors = self._decode(rows, units, identity, defer)  # LNNs and the label from the fresh map
         elif not reason:
             self._unexplained = None
         for err in errors:
@@ -169,9 +174,9 @@ class OneFSSampler:
             errors.append(key_error(KIND_NOT_FOUND, meaning, key, code=UNKNOWN_KEY_CODE, name=UNKNOWN_KEY_CODE))
         if self._log.isEnabledFor(logging.DEBUG):
             self._log.debug(
-                "OneFS %s: %d samples, %d errors (%d degraded), %d unknown keys",
+                "OneFS %s: %d rows, %d errors (%d degraded), %d unknown keys",
                 self.client.host,
-                sum(len(frame[3]) for frame in frames),
+                len(rows),
                 len(errors),
                 sum(1 for e in errors if e["kind"] == KIND_DEGRADED),
                 len(unknown),
@@ -187,7 +192,11 @@ class OneFSSampler:
             "requests": self.client.requests - start_requests,
         }
 
-    def _decode(self, rows, units, identity):
+    def expand(self, frames):
+        """Frames of :meth:`read_frames` with their deferred frames decoded."""
+        return self._decoder.expand(frames)
+
+    def _decode(self, rows, units, identity, defer=False):
         return self._decoder.decode(
             rows,
             units,
@@ -196,6 +205,7 @@ class OneFSSampler:
             include_degraded=self.include_degraded,
             nodes=self.nodes,
             devid_label=self.devid_label,
+            defer=defer,
         )
 
     def read_summary(self, kind):

@@ -23,7 +23,7 @@ and disk lists.
 from __future__ import annotations
 
 from itertools import chain, repeat
-from operator import itemgetter
+from operator import is_, itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import classify_row_error, key_error
@@ -189,7 +189,12 @@ def _row_error(errors, row, code, *, key, devid, node, value, include_degraded):
     return kept
 
 
+_FIELDS = itemgetter(2)  # a frame's fields: None when deferred
+# A row value's type -> its frame's fields: a single number, or deferred (None) for a list or dict.
+_FIELDS_OF_TYPE = {int: (None,), float: (None,), list: None, dict: None}
 _ROW_NAMES = ("key", "devid", "value", "time", "error_code")
+_COLUMNS = tuple(map(itemgetter, _ROW_NAMES[:4]))
+_CODE_OF = itemgetter("error_code")
 _ROW_MEMBERS = itemgetter(*_ROW_NAMES)
 
 
@@ -200,6 +205,9 @@ class RowDecoder:
     A frame is ``(key, labels, fields, values, unit, timestamp, degraded)``: the values of one decoded
     item, ``fields`` and ``values`` tuples of equal length, a field None for a single value. Label
     dicts are shared between frames and calls: treat them as read-only. Keep one per cluster.
+    A *deferred* frame (``decode(..., defer=True)``) has ``fields`` None and ``values`` the 1-tuple of
+    the row's raw list or dict value: the row is checked (errors, node, unit) but its items are decoded
+    only when :meth:`expand` is called, by any decoder (what it decodes does not depend on its caches).
     Type checks are exact (``type(x) is dict``): json.loads makes no subclasses, and bool must not
     pass as a number.
     """
@@ -290,23 +298,24 @@ class RowDecoder:
         if not label_types.issuperset(map(type, chain.from_iterable(label_values))):
             return None
         ident = (id(base_labels), label_names, label_values)
-        labels = self._labels.get(ident)
-        if labels is None:
-            labels = self._labels[ident] = tuple(self._item_labels(base_labels, label_names, v) for v in label_values)
-        return labels, fields, values
+        cached = self._labels.get(ident)
+        if cached is None or cached[0] is not base_labels:  # the base kept with them: its id stays its own
+            labels = tuple(self._item_labels(base_labels, label_names, v) for v in label_values)
+            cached = self._labels[ident] = (base_labels, labels)
+        return cached[1], fields, values
 
     def _item_labels(self, base_labels, label_names, label_values, dict_items=()):
         ident = (id(base_labels), label_names, label_values, dict_items)
-        labels = self._labels.get(ident)
-        if labels is None:
+        cached = self._labels.get(ident)
+        if cached is None or cached[0] is not base_labels:  # base labels from another decoder may die
             labels = dict(base_labels)
             for name, val in zip(label_names, label_values):
                 labels[name] = val if type(val) is str else str(val)  # pylint: disable=unidiomatic-typecheck
             for name, subs in dict_items:
                 for sub, text in subs:
                     labels[name + "_" + sub] = text
-            self._labels[ident] = labels
-        return labels
+            cached = self._labels[ident] = (base_labels, labels)
+        return cached[1]
 
     def _dict_frames(self, item, base_labels, out):
         plan = self._plan((tuple(item), tuple(map(type, item.values()))))
@@ -333,20 +342,73 @@ class RowDecoder:
                 if isinstance(sub, dict):
                     self._dict_frames(sub, labels, out)
 
-    def decode(  # noqa: PLR0912, PLR0915 - one flat loop over every row: the hot path
-        self, rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False
+    def decode(
+        self, rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False, defer=False
     ):
-        """Rows → (frames, errors); the arguments are those of :func:`rows_to_samples`."""
+        """Rows → (frames, errors); the arguments are those of :func:`rows_to_samples`. ``defer``: rows
+        with a non-empty list or dict value become one deferred frame each (see the class docstring)."""
         self._trim()
+        devid_lnn = devid_lnn or {}
+        self.node_answers = []
+        self.cluster_degraded = False
+        frames = None
+        if nodes is None:
+            frames = self._clean_rows(rows, units, cluster, devid_lnn, devid_label)
+        if frames is None:
+            frames, errors = self._rows(
+                rows, units, cluster, devid_lnn, include_degraded=include_degraded, nodes=nodes, devid_label=devid_label
+            )
+        else:
+            errors = []
+        return (frames if defer else self.expand(frames)), errors
+
+    def _clean_rows(self, rows, units, cluster, devid_lnn, devid_label):  # noqa: PLR0911 - each check a way to _rows
+        """Frames of rows without any error code, null, bool, string or empty value and with one LNN per
+        devid (every poll of a healthy cluster), built column by column at C level; None when the rows
+        are not all like that (:meth:`_rows` decodes them)."""
+        try:
+            if any(map(_CODE_OF, rows)):
+                return None
+            keys, devids, values, stamps = (list(map(getter, rows)) for getter in _COLUMNS)
+            nodes = list(map(dict.get, rows, repeat("node")))
+        except (KeyError, TypeError):  # a row without a member, or not a dict
+            return None
+        if [] in values or {} in values:
+            return None
+        try:
+            fields = list(map(_FIELDS_OF_TYPE.__getitem__, map(type, values)))
+        except KeyError:  # a null, bool or string value
+            return None
+        try:
+            node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
+        except TypeError:  # a devid that is not a number
+            return None
+        if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
+            return None
+        cluster_labels = self.cluster_labels(cluster)
+        labels_of = {}  # devid -> labels
+        answers = []
+        for devid, node in node_of.items():
+            if not devid:
+                labels_of[devid] = cluster_labels
+                continue
+            lnn = node if node is not None else devid_lnn.get(devid)
+            answers.append((devid, lnn))
+            labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
+        self.node_answers = answers
+        labels = map(labels_of.__getitem__, devids)
+        return list(zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False)))
+
+    def _rows(  # noqa: PLR0912 - one flat loop over every row
+        self, rows, units, cluster, devid_lnn, *, include_degraded, nodes, devid_label
+    ):
+        """Frames (list and dict values deferred) and errors of any rows, row by row."""
         frames = []
         errors = []
-        devid_lnn = devid_lnn or {}
         append = frames.append
-        extend = frames.extend
         cluster_labels = self.cluster_labels(cluster)
         per_devid = {}  # devid -> (LNN, labels) in this call
         self.node_answers = answers = []
-        self.cluster_degraded = False
         last_key = unit = None
         for row in rows:
             try:  # every member a row has, in one C-level call
@@ -384,18 +446,39 @@ class RowDecoder:
             cls = type(value)
             if cls is int or cls is float:  # the common case, without the generic decoder
                 append((key, labels, (None,), (value,), unit, stamp, degraded))
-                continue
-            if cls is list and value:
-                columns = self.uniform_list(value, labels)
-                if columns is not None:  # one frame per item, built at C level
-                    labs, fields, values = columns
-                    extend(
-                        zip(repeat(key), labs, repeat(fields), values, repeat(unit), repeat(stamp), repeat(degraded))
-                    )
-                    continue
-            for lab, fields, values in self.value_frames(value, labels):
-                append((key, lab, fields, values, unit, stamp, degraded))
+            elif (cls is list or cls is dict) and value:
+                append((key, labels, None, (value,), unit, stamp, degraded))
+            else:
+                self._value_into(frames, key, labels, value, unit, stamp, degraded)
         return frames, errors
+
+    def _value_into(self, out, key, labels, value, unit, stamp, degraded):  # noqa: PLR0917 - a frame's parts, in order
+        """Append the frames of one row's value to ``out``."""
+        if type(value) is list and value:  # pylint: disable=unidiomatic-typecheck
+            columns = self.uniform_list(value, labels)
+            if columns is not None:  # one frame per item, built at C level
+                labs, fields, values = columns
+                out.extend(
+                    zip(repeat(key), labs, repeat(fields), values, repeat(unit), repeat(stamp), repeat(degraded))
+                )
+                return
+        for lab, fields, values in self.value_frames(value, labels):
+            out.append((key, lab, fields, values, unit, stamp, degraded))
+
+    def expand(self, frames):
+        """``frames`` with every deferred frame replaced by the frames of its items (the same list when
+        none is deferred)."""
+        if not any(map(is_, map(_FIELDS, frames), repeat(None))):
+            return frames
+        self._trim()
+        out = []
+        for frame in frames:
+            if frame[2] is None:
+                key, labels, _fields, (value,), unit, stamp, degraded = frame
+                self._value_into(out, key, labels, value, unit, stamp, degraded)
+            else:
+                out.append(frame)
+        return out
 
 
 def frames_to_samples(frames):

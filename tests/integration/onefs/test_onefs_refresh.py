@@ -125,3 +125,20 @@ def test_url_budget_halved_after_414_is_learned_again_after_the_refresh(sim, sam
     sampler.read(keys)  # the refresh: identity, key list, statistics in one request again
     assert sampler.client.max_url_length == 8000
     assert sampler.read(keys)["requests"] == 1
+
+
+def test_key_metadata_is_answered_again_only_while_nothing_was_learned(sim, client_factory):
+    client = client_factory(sim, refresh_interval=REFRESH)
+    keys = ["node.load.1min", "cluster.cpu.user.avg", "no.such.key"]
+    metas, unknown, hints = client.key_metadata(keys)
+    assert unknown == ["no.such.key"]
+    hints["no.such.key"].append("changed by the caller")  # callers get their own lists
+    again = client.key_metadata(keys)
+    assert again[0] is metas  # the same answer: nothing learned since
+    assert again[1] == ["no.such.key"]
+    assert "changed by the caller" not in again[2]["no.such.key"]
+    assert client.key_metadata(keys[:2])[0] == {k: metas[k] for k in keys[:2]}  # another key list, its own answer
+    sim.clock.advance(REFRESH)  # the scheduled refresh: learned again, a new answer
+    refreshed = client.key_metadata(keys)
+    assert refreshed[0] is not metas
+    assert refreshed[0] == metas
