@@ -90,6 +90,7 @@ def render_all():
                      "events": {"start": 2}, "reconnects": 0, "read_errors": {}, "durations": [0.01, 0.02],
                      "duration_sum": 0.03, "cpu_durations": [0.005], "cpu_sum": 0.005, "collections": 2,
                      "sinks": [], "buffered": []}  # fmt: skip
+            disk = samples[0]["disk"]["/data"]
             engine_labels = {s["id"]: {"io.quadstats.test": "golden", "a-b": "1"} for s in samples}
             parts += [
                 f"### {title}: samples",
@@ -103,8 +104,7 @@ def render_all():
                 f"### {title}: to_json_lines",
                 exposition.to_json_lines(samples),
                 f"### {title}: exporter /metrics",
-                prometheus.render(samples, {samples[0]["id"]: "healthy"}, {"/": samples[0]["disk"]["/data"]}, stats,
-                                  engine_labels),  # fmt: skip
+                prometheus.render(samples, {samples[0]["id"]: "healthy"}, {"/": disk}, stats, engine_labels),
             ]
     return "\n".join(parts) + "\n"
 
