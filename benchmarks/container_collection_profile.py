@@ -42,7 +42,7 @@ sys.path[:0] = [
     str(ROOT / "tests" / "integration" / "container_exporter"),
 ]
 
-from cx_env import use_cx_prefix  # noqa: E402
+from cx_env import start_idle_containers, use_cx_prefix  # noqa: E402
 from podman_env import Podman, podman_available, wait_for  # noqa: E402
 
 from ansible_collections.quadstats.stack.services.container_exporter.daemon import Daemon  # noqa: E402
@@ -153,10 +153,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="qs-cx-profile-")
     try:
         names = [f"{podman.prefix}prof-{i:03d}" for i in range(args.containers)]
-        for name in names:
-            podman.podman("create", "--name", name, "--label", podman.label, podman.image, "sleep", "3600")
-        for first in range(0, len(names), 25):
-            podman.podman("start", *names[first : first + 25], timeout=300)
+        start_idle_containers(podman, names)
         cfg = parse_settings(
             {
                 "engine": {"socket": podman.socket},

@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 import os
 
-from containers_fixtures import FIXTURES, V1, V1_BUSY, V1_IO, V1_MEM, V2, V2_QUADLET, V2_ROOTFUL
+from containers_fixtures import FIXTURES, V1, V1_BUSY, V1_IO, V1_MEM, V2, V2_QUADLET, V2_ROOTFUL, StandInEngine
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import exposition
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import Engine
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import ContainerSampler
 from ansible_collections.quadstats.stack.services.container_exporter import prometheus
@@ -37,20 +36,6 @@ TIMESTAMP = 1795430800.125
 ELAPSED_NS = 15_000_000_000
 
 
-class RecordedEngine(Engine):
-    """The running list of one recorded tree; nothing else is asked in the cgroup path."""
-
-    origin = "socket"
-    stats_api = "libpod"
-
-    def __init__(self, refs):
-        super().__init__("recorded", "unix:///recorded.sock", "podman", "4.3.1", "1.41")
-        self.refs = refs
-
-    def list_running(self):
-        return [dict(r) for r in self.refs]
-
-
 def collect(tree, containers, keep_open):
     refs = [
         {"id": i, "name": n, "image": "localhost/qsc-busybox:test", "pid": p, "engine_labels": labels,
@@ -64,7 +49,7 @@ def collect(tree, containers, keep_open):
         clk_tck=100,
         keep_open=keep_open,
     )
-    sampler = ContainerSampler(RecordedEngine(refs), reader=reader)
+    sampler = ContainerSampler(StandInEngine(refs), reader=reader)
     samples = sampler.collect()
     if keep_open:
         samples = sampler.collect()  # the second read goes through the kept files
