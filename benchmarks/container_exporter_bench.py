@@ -42,7 +42,7 @@ sys.path[:0] = [
     str(ROOT / "tests" / "integration" / "container_exporter"),
 ]
 
-from cx_env import Exporter, parse_metrics, use_cx_prefix  # noqa: E402
+from cx_env import Exporter, parse_metrics, start_idle_containers, use_cx_prefix  # noqa: E402
 from podman_env import Podman, podman_available  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -144,10 +144,7 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="qs-cx-bench-"))
     try:
         names = [f"{podman.prefix}bench-{i:03d}" for i in range(args.containers)]
-        for name in names:
-            podman.podman("create", "--name", name, "--label", podman.label, podman.image, "sleep", "3600")
-        for first in range(0, len(names), 25):
-            podman.podman("start", *names[first : first + 25], timeout=300)
+        start_idle_containers(podman, names)
         exporter = Exporter(
             workdir,
             {

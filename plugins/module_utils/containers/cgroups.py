@@ -192,10 +192,11 @@ class CgroupReader:
             return {"version": 2, "dirs": {"unified": unified}, "path": parsed["v2"]}
         raise ContainerGone(f"pid {pid}", f"no readable cgroup for process {pid}")
 
-    def _plan(self, location, metrics):
-        """``(file name, path)`` of every file to read and ``(file name, directory)`` of each group's
-        primary file; kept in ``location`` (it does not change while the container runs)."""
-        key = ("plan", tuple(metrics))
+    def _plan(self, location, metrics, pid):
+        """``(file name, path)`` of every file to read (``/proc/<pid>/net/dev`` last, as ``net/dev``,
+        when network is asked) and ``(file name, directory)`` of each group's primary file; kept in
+        ``location`` (it does not change while the container runs)."""
+        key = ("plan", tuple(metrics), pid)
         plan = location.get(key)
         if plan is not None:
             return plan
@@ -217,6 +218,8 @@ class CgroupReader:
                     paths.append((name, directory + "/" + name))
                     if index == 0:
                         primaries.append((name, directory))
+        if "network" in metrics:
+            paths.append(("net/dev", f"{self.proc_root}/{pid}/net/dev"))
         plan = location[key] = (tuple(paths), tuple(primaries))
         return plan
 
@@ -242,8 +245,8 @@ class CgroupReader:
             files[name] = self._read_file(path, owner)
         return files
 
-    def _files(self, location, metrics):
-        paths, primaries = self._plan(location, metrics)
+    def _files(self, location, metrics, pid):
+        paths, primaries = self._plan(location, metrics, pid)
         files = self._read_all(location, paths)
         for name, directory in primaries:
             if files.get(name) is None and not os.path.isdir(directory):
@@ -258,13 +261,13 @@ class CgroupReader:
         """
         if location is None:
             location = self.locate(pid)
-        files = self._files(location, metrics)
+        files = self._files(location, metrics, pid)
         if location["version"] == 1:
             counters, gauges = cgroup_parse.v1_values(files, self.clk_tck)
         else:
             counters, gauges = cgroup_parse.v2_values(files)
         if "network" in metrics:
-            text = self._read_all(location, (("net/dev", f"{self.proc_root}/{pid}/net/dev"),))["net/dev"]
+            text = files["net/dev"]
             if text is None:
                 raise ContainerGone(f"pid {pid}", f"process {pid} no longer exists")
             counters.update(cgroup_parse.parse_net_dev(text))

@@ -105,9 +105,12 @@ def to_prometheus(samples, extra_labels=None, timestamps=False):
     """
     lines = []
     extra = dict(extra_labels or {})
+    # Every family of a container carries the same label set: spell it (and the timestamp) once.
+    label_texts = [prom_labels({**extra, **(sample.get("labels") or {})}) for sample in samples]
+    stamps = [_prom_timestamp(sample, timestamps) for sample in samples]
     for name, mtype, help_text, section, field, scale in PROMETHEUS_METRICS:
         rows = []
-        for sample in samples:
+        for sample, label_text, stamp in zip(samples, label_texts, stamps):
             value = (sample.get(section) or {}).get(field, "absent")
             if value == "absent":
                 continue
@@ -115,11 +118,9 @@ def to_prometheus(samples, extra_labels=None, timestamps=False):
                 if field not in _UNLIMITED_AS_ZERO:
                     continue
                 value = 0
-            labels = dict(extra)
-            labels.update(sample.get("labels") or {})
             if scale != 1:
                 value = value * scale
-            rows.append(f"{name}{prom_labels(labels)} {prom_number(value)}{_prom_timestamp(sample, timestamps)}")
+            rows.append(f"{name}{label_text} {prom_number(value)}{stamp}")
         if rows:
             lines.extend(prom_family_header(name, mtype, help_text))
             lines.extend(rows)

@@ -7,8 +7,12 @@ Raw counters are always kept; everything derived is computed here from two sampl
 
 from __future__ import annotations
 
-# Counters whose per-second rate is reported under another name (CPU time becomes a percent).
-_NS_COUNTERS = ("cpu_usage_ns", "cpu_user_ns", "cpu_system_ns", "cpu_throttled_ns")
+# CPU-time counters reported as a percent (100 = one core), and under which name.
+_PERCENT_NAMES = {
+    "cpu_usage_ns": "cpu_percent",
+    "cpu_user_ns": "cpu_user_percent",
+    "cpu_system_ns": "cpu_system_percent",
+}
 
 
 def cpu_percent(cpu_ns_before, cpu_ns_after, wall_ns_before, wall_ns_after):
@@ -67,15 +71,18 @@ def rates(before, after, elapsed_ns):
     seconds = elapsed_ns / 1e9
     before = before or {}
     after = after or {}
-    for key in sorted(set(before) & set(after)):
-        if key in _NS_COUNTERS:
-            if key == "cpu_throttled_ns":
-                value = counter_rate(before[key], after[key], seconds)
-                if value is not None:
-                    out["cpu_throttled_seconds_per_second"] = value / 1e9
-                continue
+    for key in sorted(after):  # the keys of both reads, in order (one collection's hot loop)
+        if key not in before:
+            continue
+        percent_name = _PERCENT_NAMES.get(key)
+        if percent_name is not None:
             value = cpu_percent(before[key], after[key], 0, elapsed_ns)
-            name = "cpu_percent" if key == "cpu_usage_ns" else key[: -len("_ns")] + "_percent"
+            name = percent_name
+        elif key == "cpu_throttled_ns":
+            value = counter_rate(before[key], after[key], seconds)
+            if value is not None:
+                out["cpu_throttled_seconds_per_second"] = value / 1e9
+            continue
         else:
             value = counter_rate(before[key], after[key], seconds)
             name = key + "_per_second"

@@ -188,7 +188,9 @@ class ContainerSampler:
         sample["counters"] = counters
         sample["gauges"] = gauges
         sample["cgroup_path"] = location["path"]
-        unit = cgroup_parse.unit_from_cgroup_path(location["path"])
+        unit = location.get("unit", "")
+        if unit == "":  # the unit is fixed with the cgroup path: found once per location
+            unit = location["unit"] = cgroup_parse.unit_from_cgroup_path(location["path"])
         if unit and "unit" not in sample["labels"]:
             sample["labels"]["unit"] = unit
         if self.mounts:

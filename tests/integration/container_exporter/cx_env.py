@@ -14,13 +14,21 @@ from harness import daemon
 from harness.daemon import REPO, DaemonProcess
 
 MODULE = daemon.SERVICES + "container_exporter"
-__all__ = ["MODULE", "REPO", "Exporter", "parse_metrics", "use_cx_prefix"]
+__all__ = ["MODULE", "REPO", "Exporter", "parse_metrics", "start_idle_containers", "use_cx_prefix"]
 
 
 def use_cx_prefix(podman):
     """Make a test podman's container names start with ``qs-cx-`` (shared machine convention)."""
     podman.prefix = f"qs-cx-{podman.run_id}-"
     return podman
+
+
+def start_idle_containers(podman, names, batch=25):
+    """Create and start labelled idle busybox containers (``sleep 3600``), ``batch`` per start."""
+    for name in names:
+        podman.podman("create", "--name", name, "--label", podman.label, podman.image, "sleep", "3600")
+    for first in range(0, len(names), batch):
+        podman.podman("start", *names[first : first + batch], timeout=300)
 
 
 def parse_metrics(text):

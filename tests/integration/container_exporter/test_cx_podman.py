@@ -150,8 +150,10 @@ def test_cpu_and_memory_agree_with_podman_stats_and_the_cgroup_files(podman, wor
     # Rates between two collections (REST API): the busy loop runs, the idle one does not.
     time.sleep(1)
     rates = {c["name"]: c["rates"] for c in exporter.containers()}
-    assert rates[work["busy"]]["cpu_percent"] > 20  # one core at most; two cores shared with other tests
-    assert rates[work["idle"]]["cpu_percent"] < 5
+    # The busy loop gets its share of two cores that other tests load (17 % was seen at load 15; at
+    # load 50 a share is still 4 %); a sleeping container uses none.
+    assert rates[work["busy"]]["cpu_percent"] > 2
+    assert rates[work["idle"]]["cpu_percent"] < 1
 
 
 def test_labels_state_and_host_disk(work, exporter):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import Engine
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import UnknownContainer
+
 FIXTURES = Path(__file__).parent / "fixtures"
 V1 = FIXTURES / "cgroup_v1"
 V2 = FIXTURES / "cgroup_v2"
@@ -30,3 +33,26 @@ def load_jsonl(path):
 
 def v1_file(controller, ident, name):
     return (V1 / "sys/fs/cgroup" / controller / "libpod_parent" / ("libpod-" + ident) / name).read_text()
+
+
+class StandInEngine(Engine):
+    """Answers like podman 4.3.1 did when the fixtures were recorded (libpod list and stats)."""
+
+    origin = "socket"
+    stats_api = "libpod"
+
+    def __init__(self, refs):
+        super().__init__("stand-in", "unix:///stand-in.sock", "podman", "4.3.1", "1.41")
+        self.refs = refs
+        self.stats = {e["ContainerID"]: e for e in load_json(PODMAN / "podman_libpod_stats.json")["Stats"]}
+        self.inspected = []
+
+    def list_running(self):
+        return [dict(r) for r in self.refs]
+
+    def inspect(self, ident):
+        self.inspected.append(ident)
+        raise UnknownContainer([ident])
+
+    def libpod_stats(self, ids=None):
+        return {i: self.stats[i] for i in ids or self.stats if i in self.stats}

@@ -186,3 +186,23 @@ def test_disk_usage_through_proc_root(tmp_path):
 def test_flat_keyed_files_parse_line_by_line_in_effect(text, expected):
     """The one-split fast path gives what reading line by line gives, odd lines included."""
     assert cgroup_parse.parse_flat_keyed(text) == expected
+
+
+FLAT_KEYED_FILES = ("memory.stat", "cpu.stat", "cpuacct.stat", "memory.oom_control", "memory.events")
+
+
+def test_picking_flat_keyed_fields_agrees_with_splitting_every_recorded_file():
+    recorded = [p for tree in (V1, V2) for p in tree.rglob("*") if p.name in FLAT_KEYED_FILES]
+    assert len(recorded) >= 10
+    for path in recorded:
+        text = path.read_text()
+        every = cgroup_parse.parse_flat_keyed(text)
+        assert cgroup_parse.pick_flat_keyed(text, tuple(every)) == every, path
+        assert cgroup_parse.pick_flat_keyed(text, ("no_such_key",)) == {}
+
+
+def test_picking_matches_whole_keys_at_line_starts_only():
+    text = "file 10\ninactive_file 3\nanon_thp 7\nanon 5\nbad x\nlast 9"  # no final newline
+    picked = cgroup_parse.pick_flat_keyed(text, ("file", "anon", "inactive_file", "last", "bad", "thp", "nope"))
+    assert picked == {"file": 10, "anon": 5, "inactive_file": 3, "last": 9}
+    assert cgroup_parse.pick_flat_keyed(None, ("file",)) == {}

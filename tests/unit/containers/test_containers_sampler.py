@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from containers_fixtures import PODMAN, V1, V1_BUSY, V1_MEM, load_json
+from containers_fixtures import V1, V1_BUSY, V1_MEM, StandInEngine
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
-from ansible_collections.quadstats.stack.plugins.module_utils.containers.engine import Engine
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import (
     ContainerError,
     EngineApiError,
@@ -18,29 +17,6 @@ from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler
     ContainerSampler,
     gone_names,
 )
-
-
-class StandInEngine(Engine):
-    """Answers like podman 4.3.1 did when the fixtures were recorded (libpod list and stats)."""
-
-    origin = "socket"
-    stats_api = "libpod"
-
-    def __init__(self, refs):
-        super().__init__("stand-in", "unix:///stand-in.sock", "podman", "4.3.1", "1.41")
-        self.refs = refs
-        self.stats = {e["ContainerID"]: e for e in load_json(PODMAN / "podman_libpod_stats.json")["Stats"]}
-        self.inspected = []
-
-    def list_running(self):
-        return [dict(r) for r in self.refs]
-
-    def inspect(self, ident):
-        self.inspected.append(ident)
-        raise UnknownContainer([ident])
-
-    def libpod_stats(self, ids=None):
-        return {i: self.stats[i] for i in ids or self.stats if i in self.stats}
 
 
 def ref(ident, pid, name):
