@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     host = TargetHost(args.name)
     load_into_target(host, args.user, build_services_image(args.services))
     ensure_image(host, args.user, args.timescaledb, timescaledb.PACKAGES, cmd=("/bin/sh",))
-    ensure_image(
-        host, args.user, args.prometheus, prometheus.PACKAGES, cmd=(), entrypoint=("/usr/bin/prometheus",)
-    )
+    ensure_image(host, args.user, args.prometheus, prometheus.PACKAGES, cmd=(), entrypoint=("/usr/bin/prometheus",))
     print(
         json.dumps(
             {

@@ -104,7 +104,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def files(rendered: Path, case: str) -> tuple[dict, dict]:
     names = list(TEMPLATES.values())
     *texts, derived = rendered_case(rendered, case, names)
-    return dict(zip(names, texts)), {key.removeprefix("backend__"): value for key, value in derived.items()}
+    return dict(zip(names, texts, strict=True)), {
+        key.removeprefix("backend__"): value for key, value in derived.items()
+    }
 
 
 def lines(text: str, key: str) -> list[str]:
@@ -134,11 +136,13 @@ def test_defaults(rendered: Path) -> None:
     assert all(f"Volume=%d/{c}:{SECRETS}/{c}:ro" in backend for c in creds)
     db = texts["backend-timescaledb.container"]
     assert "UserNS=keep-id:uid=70,gid=70" in db and "Image=docker.io/timescale/timescaledb:2.19.3-pg17" in db
-    assert lines(db, "LoadCredential") == [f"LoadCredential=backend-database-password:{CREDS}/backend-database-password"]
+    assert lines(db, "LoadCredential") == [
+        f"LoadCredential=backend-database-password:{CREDS}/backend-database-password"
+    ]
     assert "Volume=backend-db.volume:/var/lib/postgresql/data" in db and not lines(db, "PublishPort")
     assert "NetworkName=quadstats-backend" in texts["backend.network"]
     script = texts["timescaledb.sh"]
-    assert f"--pwfile=\"$PASSWORD_FILE\"" in script and "POSTGRES_PASSWORD" not in script
+    assert '--pwfile="$PASSWORD_FILE"' in script and "POSTGRES_PASSWORD" not in script
     settings = yaml.safe_load(texts["backend.yml"])
     assert settings["database"]["host"] == "10.89.64.10" and settings["telegram"]["enabled"] is False
     assert "token_file" not in settings["telegram"]
@@ -148,7 +152,10 @@ def test_telegram_prometheus_and_merged_settings(rendered: Path) -> None:
     texts, derived = files(rendered, "telegram_prometheus_everywhere")
     settings = yaml.safe_load(texts["backend.yml"])
     assert settings["telegram"]["token_file"] == f"{SECRETS}/backend-telegram-token"
-    assert settings["telegram"]["chat_id"] == "-100123" and settings["telegram"]["ca_file"] == "/etc/quadstats/telegram-ca.pem"
+    assert (
+        settings["telegram"]["chat_id"] == "-100123"
+        and settings["telegram"]["ca_file"] == "/etc/quadstats/telegram-ca.pem"
+    )
     assert settings["retention"]["journal_days"] == 30 and settings["alerts"]["disk_threshold_percent"] == 80
     assert settings["database"]["host"] == "10.90.1.10"
     assert "oidc_client_secret" in derived["backend_credentials"]

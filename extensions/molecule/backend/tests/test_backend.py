@@ -12,7 +12,6 @@ import hashlib
 import json
 import socket
 import ssl
-import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -22,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[4] / "tests"))
 
-from harness.molecule_checks import RootlessService, canary, playbook, reboot, wait_for  # noqa: E402
+from harness.molecule_checks import RootlessService, canary, playbook, reboot, wait_for
 
 USER = "quadstats"
 BACKEND = RootlessService(USER, "backend.service", "backend")
@@ -54,9 +53,10 @@ def get(url: str, context: ssl.SSLContext | None, token: str | None = None, body
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST" if body is not None else "GET")
+    method = "POST" if body is not None else "GET"
+    request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - https only
     try:
-        with urllib.request.urlopen(request, context=context, timeout=15) as answer:
+        with urllib.request.urlopen(request, context=context, timeout=15) as answer:  # noqa: S310
             return answer.status, answer.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -67,7 +67,7 @@ def token(host, name: str) -> str:
 
 
 def psql(host, sql: str) -> str:
-    result = DB.run(host, f"podman exec {DB.container} {DB_SCRIPT} psql -At -c \"{sql}\"")
+    result = DB.run(host, f'podman exec {DB.container} {DB_SCRIPT} psql -At -c "{sql}"')
     assert result.rc == 0, result.stderr
     return result.stdout.strip()
 
@@ -163,9 +163,9 @@ def test_prometheus_rules_and_alerts_reach_the_backend(host):
     names = {rule["name"] for group in json.loads(answer.stdout)["data"]["groups"] for rule in group["rules"]}
     assert {"QuadstatsHostDown", "QuadstatsDiskFull", "QuadstatsContainerDown", "QuadstatsOneFSClusterUnhealthy",
             "QuadstatsOneFSNodeDown", "QuadstatsOneFSCapacity"} <= names  # fmt: skip
+    query = "SELECT count(*) FROM external_alerts WHERE labels->>'alertname' = 'QuadstatsMoleculeAlwaysFiring'"
     fired = wait_for(
-        lambda: psql(host, "SELECT count(*) FROM external_alerts WHERE labels->>'alertname' = 'QuadstatsMoleculeAlwaysFiring'")
-        not in ("", "0"),
+        lambda: psql(host, query) not in ("", "0"),
         timeout=120,
         interval=3,
     )
