@@ -130,7 +130,7 @@ def test_defaults(rendered: Path) -> None:
     assert derived["addresses"] == {"db": "10.89.64.10", "backend": "10.89.64.11", "prometheus": "10.89.64.12"}
     assert lines(backend, "PublishPort") == ["PublishPort=8443:8443"]
     assert lines(backend, "Notify") == ["Notify=healthy"] and lines(backend, "HealthCmd")
-    assert "Requires=backend-timescaledb.service" in backend
+    assert "Wants=backend-timescaledb.service" in backend
     creds = ["backend-database-password", "backend-session-key", "backend-admin-password", "backend-tls-key"]
     assert lines(backend, "LoadCredential") == [f"LoadCredential={c}:{CREDS}/{c}" for c in creds]
     assert all(f"Volume=%d/{c}:{SECRETS}/{c}:ro" in backend for c in creds)
