@@ -53,7 +53,18 @@ CASES = {
         "backend_prometheus_extra_rule_groups": [{"name": "mine", "rules": [{"alert": "X", "expr": "vector(1)"}]}],
     },
     "user_certificate": {"backend_tls_cert": PEM_CERT, "backend_tls_key": PEM_KEY, "backend_tls_ca_cert": PEM_CERT},
+    "web_oidc": {
+        "backend_web": True,
+        "backend_oidc_client_secret": CANARY,
+        "backend_web_oidc": {
+            "discovery_url": "https://id.example.com/.well-known/openid-configuration",
+            "client_id": "quadstats",
+            "allowed_emails": ["ops@example.com"],
+        },
+    },
 }
+# The service on this branch has no web settings yet (they come with the web login): not validated by Settings.
+WITHOUT_WEB = sorted(set(CASES) - {"web_oidc"})
 
 ERROR_CASES = {
     "cert_without_key": ({"backend_tls_cert": PEM_CERT}, ["backend_tls_cert and backend_tls_key go together"]),
@@ -85,6 +96,10 @@ ERROR_CASES = {
         {"backend_database_password": f"{CANARY}\nsecond"},
         ["backend_database_password: a secret must be one line"],
     ),
+    "oidc_without_secret": (
+        {"backend_web": True, "backend_web_oidc": {"client_id": "x"}},
+        ["backend_web_oidc is set: also set backend_oidc_client_secret"],
+    ),
     "bad_state": ({"backend_state": "gone"}, ["backend_state", "present, absent"]),
 }
 
@@ -113,7 +128,7 @@ def lines(text: str, key: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(key + "=")]
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", WITHOUT_WEB)
 def test_the_service_accepts_the_settings_and_no_secret_is_rendered(rendered: Path, case: str) -> None:
     texts, _derived = files(rendered, case)
     settings = Settings.model_validate(yaml.safe_load(texts["backend.yml"]))
@@ -189,3 +204,14 @@ def test_user_certificate(rendered: Path) -> None:
 @pytest.mark.parametrize("case", sorted(ERROR_CASES))
 def test_bad_combinations_fail_naming_the_variable(rendered: Path, case: str) -> None:
     assert_check_failed(rendered, case, ERROR_CASES[case][1], secret=CANARY, not_rendered="backend.yml")
+
+
+def test_web_login_settings_name_the_credentials(rendered: Path) -> None:
+    texts, _derived = files(rendered, "web_oidc")
+    web = yaml.safe_load(texts["backend.yml"])["web"]
+    assert web["enabled"] is True and web["admin_username"] == "admin"
+    assert web["session_key_file"] == f"{SECRETS}/backend-session-key"
+    assert web["admin_password_file"] == f"{SECRETS}/backend-admin-password"
+    assert web["oidc"]["client_secret_file"] == f"{SECRETS}/backend-oidc-client-secret"
+    assert web["oidc"]["client_id"] == "quadstats" and web["public_url"] == "https://web_oidc:8443"
+    assert "web" not in yaml.safe_load(files(rendered, "defaults")[0]["backend.yml"])
