@@ -11,6 +11,9 @@ Workload: every key of the simulator's key dump (125 keys) on a cluster of 3 up 
   simulator runs in its own process); both use basic auth so they send the same requests;
 - optional ``--sdk-python PY``: the isi_sdk_8_0 client on the same simulator
   (``benchmarks/onefs_sdk_baseline.py``, one request per cycle with its own key set);
+- the same per 1,000 values: the exporter plus one uncached ``/metrics`` text per cycle (response bytes
+  to exposition), and the floor plus touching every value once from Python (no labels, no checks: a
+  lower bound for any Python decoder, not a decoder);
 - rendering: ``render_clusters`` of 3 clusters' stores (uncached), CPU per render;
 - RSS: the daemon as a subprocess polling 3 clusters (125 keys each, all sinks on), scraped every
   second for ``--rss-seconds``; VmRSS and VmHWM from /proc.
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from operator import itemgetter
 from pathlib import Path
 
 import yaml
@@ -94,6 +98,45 @@ def exporter_block(poller, clock, cycles):
         poller.tick()
     cpu = time.process_time() - cpu0
     return cpu, poller.state.series_count() * cycles  # every cycle reads every key: same count each time
+
+
+def exporter_render_block(poller, clock, cycles):
+    """The tick plus one uncached /metrics text of the cluster per cycle: response bytes to exposition."""
+    cpu0 = time.process_time()
+    for _round in range(cycles):
+        clock.now += 5.0
+        poller.tick()
+        poller.state.render()
+    return time.process_time() - cpu0
+
+
+def touch_once_block(conn, targets, headers, cycles):
+    """The floor plus reading every value once from Python (scalars, and the numeric members of list
+    items through one C-level itemgetter per shape): no labels, no type checks, no error rows. Not a
+    decoder; it shows what any Python code touching each value costs on top of the floor."""
+    getters = {}
+    kept = None
+    cpu0 = time.process_time()
+    for _round in range(cycles):
+        for target in targets:
+            conn.request("GET", target, headers=headers)
+            out = []
+            for row in json.loads(conn.getresponse().read())["stats"]:
+                value = row["value"]
+                if type(value) is list:  # pylint: disable=unidiomatic-typecheck
+                    if value and type(value[0]) is dict:  # pylint: disable=unidiomatic-typecheck
+                        numeric = (int, float)  # exact types: json.loads makes no subclasses, and bool is not a value
+                        names = tuple(k for k, v in value[0].items() if type(v) in numeric)  # pylint: disable=unidiomatic-typecheck
+                        getter = getters.get(names)
+                        if getter is None and names:
+                            getter = getters[names] = itemgetter(*names)
+                        if getter is not None:
+                            out.extend(map(getter, value))
+                else:
+                    out.append((row["key"], value, row["time"]))
+            kept = out
+    del kept
+    return time.process_time() - cpu0
 
 
 def sampler_block(sampler, keys, cycles):
@@ -200,7 +243,7 @@ def main():  # noqa: PLR0915 - one linear measurement script
         headers = {"Accept": "application/json", "Authorization": "Basic " + token}
         floor_block(conn, targets, headers, 2)  # warm-up: TLS handshake
         values_per_cycle = None
-        exp_ms, floor_ms, core_ms, ratios = [], [], [], []
+        exp_ms, floor_ms, core_ms, ratios, render_ms, touch_ms = [], [], [], [], [], []
         requests_before = exporter.client.requests
         for _round in range(args.blocks):
             cpu, values = exporter_block(exporter, clock, args.cycles)
@@ -210,14 +253,19 @@ def main():  # noqa: PLR0915 - one linear measurement script
             f = cpu * 1000 / (values / 1000)  # per the same 1,000 values the exporter produced
             cpu, core_values = sampler_block(pollers[1].sampler, keys, args.cycles)
             core_ms.append(cpu * 1000 / (core_values / 1000))
+            cpu = exporter_render_block(pollers[2], clock, args.cycles)
+            render_ms.append(cpu * 1000 / (values / 1000))
+            cpu = touch_once_block(conn, targets, headers, args.cycles)
+            touch_ms.append(cpu * 1000 / (values / 1000))
             exp_ms.append(e)
             floor_ms.append(f)
             ratios.append(e / f)
         requests_per_cycle = (exporter.client.requests - requests_before) / (args.blocks * args.cycles)
         conn.close()
 
-        for p in pollers[1:]:
-            p.tick()  # due since the warm-up; the clock stays so the first store does not expire
+        clock.now += 5.0
+        for p in pollers:
+            p.tick()  # every cluster's store fresh at the same clock, so none has expired for the renders
         render_cpu = []
         size = 0
         for _round in range(args.renders):
@@ -254,6 +302,14 @@ def main():  # noqa: PLR0915 - one linear measurement script
         f"(min {min(floor_ms):.2f}, max {max(floor_ms):.2f})"
     )
     print(f"  core alone (OneFSSampler.read, what the module runs) {med(core_ms):.2f} ms (min {min(core_ms):.2f})")
+    print(
+        f"  exporter + one uncached /metrics render per cycle (bytes to exposition) {med(render_ms):.2f} ms "
+        f"= {med(render_ms) / med(floor_ms):.2f}x the floor"
+    )
+    print(
+        f"  floor + touching every value once (no labels or checks: not a decoder, a lower bound) "
+        f"{med(touch_ms):.2f} ms = {med(touch_ms) / med(floor_ms):.2f}x the floor"
+    )
     print(f"  ratio exporter / floor: median {med(ratios):.2f} (per block: {', '.join(f'{r:.2f}' for r in ratios)})")
     if baseline:
         print(

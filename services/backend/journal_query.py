@@ -25,6 +25,7 @@ from ansible_collections.quadstats.stack.services.backend.ingest.metric import t
 
 router = APIRouter(tags=["journal"])
 MAX_PAGE = 1000
+NEAR_ROWS = 10_000  # rows read in time order before a message search turns to the trigram index
 
 
 def like_pattern(substring: str) -> str:
@@ -57,6 +58,7 @@ class JournalEntry(BaseModel):
     priority: int | None
     message: str
     source: str
+    cursor: str = Field(description="this entry's keyset position: pages before or after it start here")
 
 
 class JournalPage(BaseModel):
@@ -90,28 +92,75 @@ async def query_journal(
         if value is not None:
             where.append(f"{column} {op} %s")
             params.append(value)
-    if message:
-        where.append("message ILIKE %s ESCAPE '\\'")
-        params.append(like_pattern(message))
     newest = order == "newest"
     if cursor:
         where.append(f"(time, hash) {'<' if newest else '>'} (%s, %s)")
         params.extend(decode_cursor(cursor))
     direction = "DESC" if newest else "ASC"
+    columns = "time, hash, host, unit, container, priority, message, source"
+    ordered = f" ORDER BY time {direction}, hash {direction}"
+    rows = None
+    if message:
+        pattern = like_pattern(message)
+        # A common substring is found within the next rows in time order, while the trigram index
+        # would fetch every match and sort them. So first search the next NEAR_ROWS rows in order:
+        # when the page fills there, or those are all the rows the other filters leave, that is the
+        # page (same rows, same order); otherwise matches are rare: the full query finds them by index.
+        filters = " WHERE " + " AND ".join(where) if where else ""
+        near = (  # fixed fragments and placeholders only
+            f"SELECT * FROM (SELECT {columns} FROM journal{filters}{ordered} LIMIT %s) AS near"  # noqa: S608
+            f" WHERE message ILIKE %s ESCAPE '\\'{ordered} LIMIT %s"
+        )
+        cur = await conn.execute(near, (*params, NEAR_ROWS, pattern, limit + 1))
+        rows = await cur.fetchall()
+        if len(rows) <= limit and where:  # without filters the candidates are the whole table
+            count = f"SELECT count(*) FROM (SELECT 1 FROM journal{filters} LIMIT %s) AS near"  # noqa: S608
+            cur = await conn.execute(count, (*params, NEAR_ROWS))
+            if (await cur.fetchone())[0] >= NEAR_ROWS:
+                rows = None
+        elif len(rows) <= limit:
+            rows = None
+        where.append("message ILIKE %s ESCAPE '\\'")
+        params.append(pattern)
     sql = (
-        "SELECT time, hash, host, unit, container, priority, message, source FROM journal"  # noqa: S608 - fixed fragments
+        f"SELECT {columns} FROM journal"  # noqa: S608 - fixed fragments
         + (" WHERE " + " AND ".join(where) if where else "")
-        + f" ORDER BY time {direction}, hash {direction} LIMIT %s"
+        + f"{ordered} LIMIT %s"
     )
-    cur = await conn.execute(sql, (*params, limit + 1))
-    rows = await cur.fetchall()
+    if rows is None and message:
+        # Rare matches: read them by index and sort them. Left alone, the planner may walk the time
+        # index hoping to meet them soon — through every row when there are none (seconds on 1 M).
+        async with conn.transaction():
+            await conn.execute("SET LOCAL enable_indexscan = off")
+            cur = await conn.execute(sql, (*params, limit + 1))
+            rows = await cur.fetchall()
+    elif rows is None:
+        cur = await conn.execute(sql, (*params, limit + 1))
+        rows = await cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
     entries = [
-        JournalEntry(time=r[0], host=r[2], unit=r[3], container=r[4], priority=r[5], message=r[6], source=r[7])
+        JournalEntry(
+            time=r[0],
+            host=r[2],
+            unit=r[3],
+            container=r[4],
+            priority=r[5],
+            message=r[6],
+            source=r[7],
+            cursor=encode_cursor(r[0], bytes(r[1])),
+        )
         for r in rows
     ]
     return JournalPage(entries=entries, next=encode_cursor(rows[-1][0], bytes(rows[-1][1])) if more else None)
+
+
+async def journal_fields(conn, cursor: str) -> dict | None:
+    """Every journal field of the entry at ``cursor`` (as ingested), None when it is gone."""
+    time, hash_ = decode_cursor(cursor)
+    cur = await conn.execute("SELECT fields FROM journal WHERE time = %s AND hash = %s", (time, hash_))
+    row = await cur.fetchone()
+    return None if row is None else row[0]
 
 
 @router.get(

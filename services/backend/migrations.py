@@ -149,6 +149,93 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE sent_at IS NULL AND failed_at IS NULL;
 """,
     ),
+    Migration(
+        5,
+        "silences with reasons and early expiry, maintenance windows, reminders, Alertmanager alert states",
+        """
+-- Silences: a reason is required; who ended one early. Expiring one that has not started yet
+-- makes it empty (starts_at = ends_at = the expiry time), hence >= instead of >.
+ALTER TABLE silences RENAME COLUMN comment TO reason;
+ALTER TABLE silences ADD COLUMN expired_by text;
+ALTER TABLE silences DROP CONSTRAINT silences_check;
+ALTER TABLE silences ADD CONSTRAINT silences_window CHECK (ends_at >= starts_at);
+CREATE INDEX silences_ends_at ON silences (ends_at);
+
+-- Maintenance windows: one-off (starts_at..ends_at) or weekly (ISO weekdays 1 = Monday, a local
+-- start time in an IANA time zone, a duration).
+CREATE TABLE maintenance_windows (
+    id           bigserial PRIMARY KEY,
+    host_pattern text NOT NULL DEFAULT '*',
+    name_pattern text NOT NULL DEFAULT '*',
+    starts_at    timestamptz,
+    ends_at      timestamptz,
+    weekdays     smallint[],
+    start_time   time,
+    duration     interval,
+    time_zone    text,
+    created_by   text NOT NULL,
+    reason       text NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT maintenance_windows_kind CHECK (
+        (starts_at IS NOT NULL AND ends_at > starts_at
+         AND weekdays IS NULL AND start_time IS NULL AND duration IS NULL AND time_zone IS NULL)
+        OR (starts_at IS NULL AND ends_at IS NULL AND cardinality(weekdays) > 0
+            AND start_time IS NOT NULL AND duration > interval '0' AND time_zone IS NOT NULL))
+);
+
+-- Reminders: when the last notification about a firing alert was queued.
+ALTER TABLE metrics ADD COLUMN notified_at timestamptz;
+
+-- Alerts posted through the Alertmanager API get a state like metrics, so the engine dedups them.
+ALTER TABLE external_alerts
+    ADD COLUMN state text NOT NULL DEFAULT 'ok' CHECK (state IN ('ok', 'alert')),
+    ADD COLUMN state_since timestamptz,
+    ADD COLUMN notified_at timestamptz;
+ALTER TABLE alert_events ADD COLUMN source text NOT NULL DEFAULT 'metric' CHECK (source IN ('metric', 'alertmanager'));
+""",
+    ),
+    Migration(
+        6,
+        "web login: local users, server-side sessions",
+        """
+-- Local accounts of the web pages (the local admin): an argon2 hash, never the password.
+CREATE TABLE web_users (
+    username      text PRIMARY KEY,
+    password_hash text NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per logged-in browser. The cookie holds a signed random id; only its sha256 is stored,
+-- so reading this table gives no usable cookie. Logout deletes the row: a replayed cookie is dead.
+CREATE TABLE web_sessions (
+    id_sha256   bytea PRIMARY KEY CHECK (length(id_sha256) = 32),
+    user_id     text NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('local', 'oidc')),
+    email       text,
+    name        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+CREATE INDEX web_sessions_expires ON web_sessions (expires_at);
+""",
+    ),
+    Migration(
+        7,
+        "journal query indexes: filters with time order, message substrings (pg_trgm)",
+        """
+-- Each filter of the journal query API with the time order it is read in (the pages ask for the
+-- newest or oldest 100): host+unit, unit, container, priority; messages by trigram, so a substring
+-- search reads the matching rows, not the table. pg_trgm is a trusted extension (PostgreSQL >= 13):
+-- the database owner may create it; Debian's postgresql-17 ships it.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE INDEX journal_v7_host_unit_time ON journal (host, unit, time DESC);
+CREATE INDEX journal_v7_unit_time ON journal (unit, time DESC);
+CREATE INDEX journal_v7_container_time ON journal (container, time DESC) WHERE container IS NOT NULL;
+CREATE INDEX journal_v7_priority_time ON journal (priority, time DESC);
+CREATE INDEX journal_v7_message_trgm ON journal USING gin (message gin_trgm_ops);
+""",
+    ),
 )
 
 LATEST = MIGRATIONS[-1].version

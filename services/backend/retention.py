@@ -25,6 +25,17 @@ async def timescaledb_license(conn) -> str:
     return (await cur.fetchone())[0]
 
 
+def uses_retention_policy(license_: str) -> bool:
+    """Only the full (``timescale``-licensed) edition runs retention policies; anything else drops chunks itself."""
+    return license_ == "timescale"
+
+
+async def install_retention_policy(conn, days: int) -> None:
+    """Replace the journal's retention policy by one dropping chunks older than ``days`` (full edition only)."""
+    await conn.execute("SELECT remove_retention_policy('journal', if_exists => true)")
+    await conn.execute("SELECT add_retention_policy('journal', drop_after => %s)", (timedelta(days=days),))
+
+
 async def apply_retention(conn, days: int, now: datetime) -> int | None:
     """One retention round on an autocommit connection: chunks dropped, 0 with a policy, None when skipped.
 
@@ -34,9 +45,8 @@ async def apply_retention(conn, days: int, now: datetime) -> int | None:
     if not (await cur.fetchone())[0]:
         return None
     try:
-        if await timescaledb_license(conn) == "timescale":
-            await conn.execute("SELECT remove_retention_policy('journal', if_exists => true)")
-            await conn.execute("SELECT add_retention_policy('journal', drop_after => %s)", (timedelta(days=days),))
+        if uses_retention_policy(await timescaledb_license(conn)):
+            await install_retention_policy(conn, days)
             return 0
         cur = await conn.execute("SELECT drop_chunks('journal', older_than => %s)", (now - timedelta(days=days),))
         dropped = len(await cur.fetchall())

@@ -69,6 +69,7 @@ class OverrideSettings(_Section):
     disk_threshold_percent: float | None = Field(None, ge=0, le=100)
     ping_minutes: float | None = Field(None, gt=0)
     sustained_seconds: int | None = Field(None, ge=0, le=7 * 86400)
+    reminder_minutes: float | None = Field(None, ge=0, le=7 * 1440)
 
 
 class AlertSettings(_Section):
@@ -80,6 +81,18 @@ class AlertSettings(_Section):
     expire_after_days: float = Field(
         0, ge=0, le=3650, description="forget metrics not reported for this long (0: never), e.g. removed containers"
     )
+    reminder_minutes: float = Field(
+        0, ge=0, le=7 * 1440, description="repeat a firing, unmuted alert this often (0: never)"
+    )
+    alertmanager_resolve_minutes: float = Field(
+        5,
+        gt=0,
+        le=1440,
+        description="an Alertmanager-API alert without endsAt resolves this long after it was last sent",
+    )
+    database_unreachable_seconds: float = Field(
+        120, ge=0, le=86400, description="Telegram message when the database is unreachable this long (0: never)"
+    )
 
     def rules(self):
         from ansible_collections.quadstats.stack.services.backend.alerts.rules import Override, Rules  # noqa: PLC0415
@@ -90,7 +103,15 @@ class AlertSettings(_Section):
             self.sustained_seconds,
             tuple(Override(**o.model_dump()) for o in self.overrides),
             self.expire_after_days,
+            self.reminder_minutes,
+            self.alertmanager_resolve_minutes,
         )
+
+
+class ApiSettings(_Section):
+    admin_token_file: Path | None = Field(
+        None, description="file holding the admin API token (silences, maintenance windows); none: that API is off"
+    )
 
 
 class TelegramSettings(_Section):
@@ -104,14 +125,58 @@ class TelegramSettings(_Section):
     poll_interval_seconds: float = Field(1, gt=0, le=60)
 
 
+class OidcSettings(_Section):
+    discovery_url: str = Field(
+        ...,
+        pattern=r"^https://[^/?#]+(/[^?#]*)?$",
+        description="the issuer's https://…/.well-known/openid-configuration",
+    )
+    client_id: str = Field(..., min_length=1, max_length=512)
+    client_secret_file: Path = Field(..., description="file holding the client secret (LoadCredential)")
+    ca_file: Path | None = Field(None, description="CA bundle to verify the issuer with (default: the system's)")
+    scopes: str = Field("openid email profile", pattern=r"(^|.* )openid( .*|$)", description="must include openid")
+    allowed_emails: tuple[str, ...] = Field((), description="e-mail addresses that may log in (case-insensitive)")
+    require_verified_email: bool = Field(True, description="refuse e-mails the issuer does not call verified")
+    button_label: str = Field("Log in with single sign-on", min_length=1, max_length=80)
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+    def allows(self, email: str | None) -> bool:
+        """Whether ``email`` is on the allow-list (case-insensitive)."""
+        return bool(email) and email.lower() in {allowed.lower() for allowed in self.allowed_emails}
+
+
+class WebSettings(_Section):
+    enabled: bool = Field(False, description="serve the web pages and their login")
+    session_key_file: Path | None = Field(None, description="file holding the key that signs cookies (>= 32 bytes)")
+    session_lifetime_minutes: int = Field(
+        720, ge=5, le=90 * 24 * 60, description="a session ends this long after login"
+    )
+    secure_cookies: bool = Field(False, description="always mark cookies Secure (behind a TLS proxy); else on HTTPS")
+    admin_username: str = Field("admin", min_length=1, max_length=64, pattern=r"^[^\s:]+$")
+    admin_password_file: Path | None = Field(
+        None, description="the local admin's first password (none: no local login)"
+    )
+    login_max_failures: int = Field(10, ge=1, le=1000, description="failed logins per client address before a lockout")
+    login_lockout_minutes: int = Field(15, ge=1, le=1440)
+    oidc: OidcSettings | None = None
+
+
 class Settings(_Section):
     database: DatabaseSettings = DatabaseSettings()
     listen: ListenSettings = ListenSettings()
     ingest: IngestSettings = IngestSettings()
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
+    api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
+    web: WebSettings = WebSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#]+(/[^?#]*[^/?#])?$",
+        max_length=200,
+        description="the service's URL as users reach it (no / at the end): Telegram links, the OIDC redirect URI",
+    )
 
 
 def parse_settings(data: dict) -> Settings:
@@ -123,6 +188,8 @@ def parse_settings(data: dict) -> Settings:
     db = settings.database
     if db.pool_min_size > db.pool_max_size:
         raise ConfigError("setting database.pool_min_size: must not exceed database.pool_max_size")
+    if settings.api.admin_token_file is not None:
+        admin_token(settings)
     tls = settings.listen
     if (tls.tls_cert_file is None) != (tls.tls_key_file is None):
         raise ConfigError("settings listen.tls_cert_file and listen.tls_key_file: give both or neither")
@@ -134,11 +201,67 @@ def parse_settings(data: dict) -> Settings:
         raise ConfigError("settings telegram.token_file and telegram.chat_id: both are needed when telegram.enabled")
     if tg.ca_file is not None and not os.access(tg.ca_file, os.R_OK):
         raise ConfigError(f"setting telegram.ca_file: {tg.ca_file} does not exist or is not readable")
+    _check_web(settings.web)
     return settings
+
+
+MIN_SESSION_KEY_BYTES = 32
+
+
+def _check_web(web: WebSettings) -> None:
+    for name, path in (
+        ("web.admin_password_file", web.admin_password_file),
+        ("web.oidc.ca_file", web.oidc and web.oidc.ca_file),
+    ):
+        if path and not os.access(path, os.R_OK):
+            raise ConfigError(f"setting {name}: {path} does not exist or is not readable")
+    if not web.enabled:
+        return
+    if web.session_key_file is None:
+        raise ConfigError("setting web.session_key_file: needed when web.enabled (a file with >= 32 random bytes)")
+    if len(session_key(web).encode()) < MIN_SESSION_KEY_BYTES:
+        raise ConfigError(f"setting web.session_key_file: the key must be at least {MIN_SESSION_KEY_BYTES} bytes")
+    if web.admin_password_file is None and web.oidc is None:
+        raise ConfigError("settings web.admin_password_file and web.oidc: web.enabled needs at least one way to log in")
+    if web.oidc is not None:
+        oidc_client_secret(web.oidc)
+        if not web.oidc.allowed_emails:
+            raise ConfigError("setting web.oidc.allowed_emails: list the e-mail addresses that may log in")
+        for email in web.oidc.allowed_emails:
+            if email.count("@") != 1 or email.strip() != email:
+                raise ConfigError(f"setting web.oidc.allowed_emails: {email!r} is not an e-mail address")
+
+
+def session_key(web: WebSettings) -> str:
+    return read_secret_file(web.session_key_file, "web.session_key_file")
+
+
+def oidc_client_secret(oidc: OidcSettings) -> str:
+    return read_secret_file(oidc.client_secret_file, "web.oidc.client_secret_file")
+
+
+def admin_first_password(web: WebSettings) -> str:
+    return read_secret_file(web.admin_password_file, "web.admin_password_file")
 
 
 def telegram_token(settings: Settings) -> str:
     return read_secret_file(settings.telegram.token_file, "telegram.token_file")
+
+
+MIN_ADMIN_TOKEN_CHARS = 24
+
+
+def admin_token(settings: Settings) -> str | None:
+    """The admin API token (None when ``api.admin_token_file`` is not set); short tokens are refused."""
+    if settings.api.admin_token_file is None:
+        return None
+    token = read_secret_file(settings.api.admin_token_file, "api.admin_token_file").strip()
+    if len(token) < MIN_ADMIN_TOKEN_CHARS or any(c.isspace() for c in token):
+        raise ConfigError(
+            f"setting api.admin_token_file: the token must be at least {MIN_ADMIN_TOKEN_CHARS} characters without"
+            " spaces (e.g. from: openssl rand -base64 32)"
+        )
+    return token
 
 
 def load_settings(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Settings:

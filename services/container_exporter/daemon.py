@@ -16,11 +16,13 @@ import collections
 import http.client
 import logging
 import os
+import resource
 import threading
 import time
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import api_parse
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.errors import ContainerError, UnknownContainer
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.formulas import rates, statvfs_usage
@@ -39,6 +41,22 @@ DURATION_WINDOW = 200
 HEALTH_RECHECK_SECONDS = 1.0
 # Faults of the engine connection that the discovery thread survives (and retries after).
 ENGINE_FAULTS = (ContainerError, OSError, ValueError, http.client.HTTPException)
+
+
+def open_file_budget(reserve=256, wanted=65536):
+    """How many cgroup files the reader may keep open: the soft RLIMIT_NOFILE raised towards the
+    hard limit (as far as ``wanted``), less ``reserve`` for sockets, the engine and the sinks."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(hard, wanted)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.info("open files limit stays %s (%s): cgroup files beyond it are opened per read", soft, exc)
+    if soft == resource.RLIM_INFINITY:
+        soft = wanted
+    return max(0, soft - reserve)
 
 
 def host_disk_usage(mounts):
@@ -143,6 +161,7 @@ class Daemon:
         for sink in self.sinks:
             sink.stop(self.cfg["buffer"]["flush_seconds"])
         with self.lock:
+            self._close_reader()
             if self.engine is not None:
                 self.engine.close()  # also ends a podman events process
 
@@ -168,10 +187,19 @@ class Daemon:
 
     def _new_sampler(self):
         coll = self.cfg["collection"]
+        self._close_reader()
+        reader = None
+        if coll["source"] != "api" and self.engine.local:
+            # A daemon reads the same files every collection: keep them open (pread from offset 0).
+            reader = CgroupReader(keep_open=open_file_budget())
         self.sampler = ContainerSampler(
-            self.engine, source=coll["source"], metrics=coll["metrics"], mounts=coll["container_mounts"]
+            self.engine, source=coll["source"], metrics=coll["metrics"], mounts=coll["container_mounts"], reader=reader
         )
         self._previous.clear()
+
+    def _close_reader(self):
+        if self.sampler is not None and self.sampler.reader is not None:
+            self.sampler.reader.close()
 
     def _wanted(self, ref):
         return api_parse.matches_labels(ref, self.cfg["discovery"]["labels"])
@@ -188,8 +216,13 @@ class Daemon:
         self.running = fresh
         self._forget_gone()
         for ref in fresh.refs():
-            if ref.get("health"):
-                self.health[ref["id"]] = ref["health"]
+            listed, known = ref.get("health"), self.health.get(ref["id"])
+            if listed and known is None:
+                self.health[ref["id"]] = listed
+            elif listed and listed != known:
+                # podman 4.3's list can lag behind the status inspect gave after a health_status
+                # event: ask inspect, the authority, instead of letting an older status win.
+                self._refresh_state(ref)
         unread = [ref for ref in fresh.refs() if ref["id"] not in self.samples]
         if unread and self.sampler is not None:
             self._read(unread)  # found by the list (start, reconnect): reported at once
@@ -288,6 +321,10 @@ class Daemon:
                 sample["labels"] = {**sample["labels"], "name": ref["name"]}
         if action in ("health_status", "oom") and event["id"] in self.running.by_id:
             self._refresh_state(self.running.by_id[event["id"]])
+        if action == "oom" and event["id"] in self.running.by_id:
+            # A process in the container was OOM-killed and the container runs on: read its counters
+            # now, so the OOM-kill counter moves with the event, not at the next collection.
+            self._read([self.running.by_id[event["id"]]])
         if action == "health_status" and not self.stopping.is_set():
             # podman 4.3 sends the event before it stores the new status: ask once more a moment later.
             later = threading.Timer(HEALTH_RECHECK_SECONDS, self._recheck_health, (event["id"],))

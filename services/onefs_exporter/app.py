@@ -57,9 +57,9 @@ class Exporter:
         body = json.dumps(document).encode("utf-8")
         return lambda: (200, "application/json", body)
 
-    def _publish(self, cluster, samples):
+    def _publish(self, cluster, frames):
         for sink in self.sinks:
-            sink.publish(cluster, samples)
+            sink.publish(cluster, frames)
 
     # ------------------------------------------------------------ lifecycle
     def apply(self, config):

@@ -26,16 +26,18 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client 
     PapiClient,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import samples_to_frames
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import cluster_groups
 
 log = logging.getLogger("quadstats.exporter.onefs")
 # Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
-_NAME = itemgetter("name")
+_KEY = itemgetter(0)  # a frame's statistics key
 CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
 
 
 class ClusterPoller:
-    """Polls one cluster until :meth:`stop`. ``publish(cluster_name, samples)`` gets fresh samples."""
+    """Polls one cluster until :meth:`stop`. ``publish(cluster_name, frames)`` gets fresh values as frames
+    (``samples.RowDecoder``)."""
 
     def __init__(self, config, cluster, state, *, publish=None, clock=time.monotonic, wall=time.time):
         self.config = config
@@ -132,11 +134,15 @@ class ClusterPoller:
         self.cycles += 1
         due_groups = {}
         extra = []
+        next_due = self.next_due
         for due_key, group, kind in self._sources():
-            if self.next_due.setdefault(due_key, now) > now:
+            if next_due.setdefault(due_key, now) > now:
                 continue
             if kind == "stat":
-                due_groups.setdefault(group.name, (group, []))[1].append(due_key[1])
+                entry = due_groups.get(group.name)
+                if entry is None:
+                    entry = due_groups[group.name] = (group, [])
+                entry[1].append(due_key[1])
             else:
                 extra.append((due_key, kind))
         work = [("group", g, keys) for g, keys in due_groups.values()] + [(k, d, None) for d, k in extra]
@@ -172,10 +178,10 @@ class ClusterPoller:
         if kind == "group":
             return "group:" + item.name, self._collect_group(item, keys, now)
         if kind == "summary":
-            fresh = {item: self.sampler.read_summary(item.split(":", 1)[1])}
+            fresh = {item: samples_to_frames(self.sampler.read_summary(item.split(":", 1)[1]))}
             self._schedule(item, self.config.summary_interval, now)
             return item, fresh
-        fresh = {"quotas": self.sampler.read_quotas(self.config.quota_types)}
+        fresh = {"quotas": samples_to_frames(self.sampler.read_quotas(self.config.quota_types))}
         self._schedule(item, self.config.quota_interval, now)
         return "quotas", fresh
 
@@ -210,19 +216,19 @@ class ClusterPoller:
             self.state.quotas_success = (self.sampler.label(), self.wall())
         self._up()
         if self.publish is not None:
-            samples = [s for batch in fresh.values() for s in batch]
-            if samples:
-                self.publish(self.cluster.name, samples)
+            frames = [f for batch in fresh.values() for f in batch]
+            if frames:
+                self.publish(self.cluster.name, frames)
         return True
 
     def _collect_group(self, group, keys, now):
-        reading = self.sampler.read(keys)
+        reading = self.sampler.read_frames(keys)
         metas = reading["metadata"]
         self.state.describe(metas)
         minimum = self.config.min_update_interval
         fresh = {}
-        # Rows come key by key: group runs of one name (C-level), joining runs if a key comes back.
-        for name, run in groupby(reading["stats"], _NAME):
+        # Rows come key by key: group runs of one key (C-level), joining runs if a key comes back.
+        for name, run in groupby(reading["stats"], _KEY):
             if name in fresh:
                 fresh[name].extend(run)
             else:
@@ -230,18 +236,31 @@ class ClusterPoller:
         for err in reading["errors"]:
             self.state.count_error(err["kind"])
         current = self.clock()
+        key_intervals = self.key_intervals
+        next_due = self.next_due
+        for_key = group.interval.for_key
+        by_meta = {}  # the key's metadata interval -> its interval in this group
         for key in keys:
             meta = metas.get(key)
             if meta is None:  # unknown key: the core looks it up again at its next refresh
                 interval = self.config.refresh_interval
             else:
-                interval = group.interval.for_key(meta.get("interval"), minimum)
-            self.key_intervals[key] = interval
-            self._schedule((group.name, key), interval, now, current)
+                own = meta.get("interval")
+                interval = by_meta.get(own)
+                if interval is None:
+                    interval = by_meta[own] = for_key(own, minimum)
+            key_intervals[key] = interval
+            # As _schedule: one interval after the last due time, or from now when that has passed.
+            due_key = (group.name, key)
+            nxt = next_due.get(due_key, now) + interval
+            next_due[due_key] = nxt if nxt > current else current + interval
         return fresh
 
     def _lifetime(self, source):
         mult = self.config.expiry_multiplier
+        interval = self.key_intervals.get(source)  # a stat key (the common case)
+        if interval is not None:
+            return mult * interval
         if source == "quotas":
             return mult * self.config.quota_interval
         if source.startswith("summary:"):

@@ -2,7 +2,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Push sinks (InfluxDB v1/v2, discard) and the Prometheus HTTP service-discovery document.
 
-The InfluxDB sink writes line protocol from the core's encoder (``exposition.to_influx``) in its own
+The InfluxDB sink writes line protocol from the core's encoder (``exposition.frames_to_influx``) in its own
 thread, so a slow database never delays polling. Batches that fail with a status InfluxDB means as
 "try again" (429, 5xx) or a connection error stay queued (bounded: the oldest are dropped and
 counted); batches InfluxDB refuses (400, 401, 403, 404, 413) are dropped and counted by kind. One
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import to_influx
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import frames_to_influx
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     prom_family_header,
     prom_labels,
@@ -55,9 +55,9 @@ class DiscardSink:
     def __init__(self):
         self.stats = SinkStats()
 
-    def publish(self, _cluster, samples):
+    def publish(self, _cluster, frames):
         self.stats.sent += 1
-        to_influx(samples)  # do the encoding work a real sink would do
+        frames_to_influx(frames)  # do the encoding work a real sink would do
 
     def buffered(self):
         return 0
@@ -81,8 +81,8 @@ class InfluxSink(PushSink):
         self.poster = HttpPoster(url, headers, settings.timeout, settings.verify, settings.ca_file)
         self._failing = None
 
-    def publish(self, _cluster, samples):
-        body = to_influx(samples)
+    def publish(self, _cluster, frames):
+        body = frames_to_influx(frames)
         if body:
             self.enqueue([body.encode("utf-8")])
 

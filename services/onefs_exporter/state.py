@@ -3,8 +3,9 @@
 """What the exporter knows per cluster: the last good samples of each source until they expire,
 and the self-metrics (up, last success, durations, requests, errors by kind, session renewals).
 
-Thread-safe: the cluster's poller writes, the HTTP listeners read. Rendering uses the core's
-encoder (``exposition.to_prometheus``) and caches the text until something changes.
+Thread-safe: the cluster's poller writes, the HTTP listeners read. Values are kept as the core's
+frames (``samples.RowDecoder``: one tuple per decoded item, not one dict per value); rendering uses
+the core's encoder (``exposition.frames_to_prometheus``) and caches the text until something changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from __future__ import annotations
 import threading
 import time
 
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import to_prometheus
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import (
+    PrometheusNames,
+    frames_to_prometheus,
+)
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     prom_family_header,
     prom_labels,
@@ -40,17 +44,19 @@ SELF_METRICS = {
 
 
 class ClusterState:
-    """Samples by source (a stat key, ``summary:<kind>``, ``quotas``) with their expiry, and counters."""
+    """Frames by source (a stat key, ``summary:<kind>``, ``quotas``) with their expiry, and counters."""
 
     def __init__(self, name, clock=time.monotonic):
         self.name = name
         self.clock = clock
         self._lock = threading.Lock()
-        self._sources = {}  # source -> (samples, expires_at on clock)
+        self._sources = {}  # source -> (frames, expires_at on clock)
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
+        self._names = PrometheusNames()  # metric names and label sets between renders
         self.version = 0  # changes whenever the live samples change (a put or an expiry)
         self.descriptions = dict(FIXED_DESCRIPTIONS)  # sample name -> HELP text
+        self._described = set()  # stat keys whose metadata was looked at
         self.up = 0
         self.last_success = 0.0
         self.durations = {}
@@ -61,13 +67,13 @@ class ClusterState:
         self.failure = None  # (kind, message) while down
 
     # ------------------------------------------------------------ samples
-    def put(self, source_samples, lifetime_of):
-        """Store fresh samples: ``{source: samples}``; ``lifetime_of(source)`` gives seconds to keep them."""
+    def put(self, source_frames, lifetime_of):
+        """Store fresh frames: ``{source: frames}``; ``lifetime_of(source)`` gives seconds to keep them."""
         now = self.clock()
         with self._lock:
-            for source, samples in source_samples.items():
+            for source, frames in source_frames.items():
                 expires = now + lifetime_of(source)
-                self._sources[source] = (samples, expires)
+                self._sources[source] = (frames, expires)
                 self._next_expiry = min(self._next_expiry, expires)
             self._rendered = {}
             self.version += 1
@@ -87,15 +93,15 @@ class ClusterState:
             self._expire()
             return self.version
 
-    def samples(self):
+    def frames(self):
         with self._lock:
             self._expire()
-            return [s for samples, _exp in self._sources.values() for s in samples]
+            return [f for frames, _exp in self._sources.values() for f in frames]
 
     def series_count(self):
         with self._lock:
             self._expire()
-            return sum(len(v[0]) for v in self._sources.values())
+            return sum(len(frame[3]) for frames, _exp in self._sources.values() for frame in frames)
 
     def render(self, timestamps=True):
         """Prometheus text of this cluster's live samples (cached until a put or an expiry)."""
@@ -103,14 +109,17 @@ class ClusterState:
             self._expire()
             text = self._rendered.get(timestamps)
             if text is None:
-                samples = [s for samples, _exp in self._sources.values() for s in samples]
-                text = to_prometheus(samples, self.descriptions, timestamps=timestamps)
+                frames = [f for frames, _exp in self._sources.values() for f in frames]
+                text = frames_to_prometheus(frames, self.descriptions, timestamps, self._names)
                 self._rendered[timestamps] = text
             return text
 
     # ------------------------------------------------------------ self-metrics
     def describe(self, metas):
         """Keep the metadata descriptions of stat keys for the HELP lines."""
+        if self._described.issuperset(metas):  # every poll after the first: nothing new
+            return
+        self._described.update(metas)
         new = {k: m["description"] for k, m in metas.items() if m.get("description") and k not in self.descriptions}
         if new:
             with self._lock:
@@ -172,14 +181,15 @@ class MergedRender:
         self._lock = threading.Lock()
         self._key = None
         self._text = ""
+        self._names = PrometheusNames()
 
     def render(self, states, timestamps=True):
         with self._lock:  # concurrent scrapes: one renders, the others wait for its text
             key = (timestamps, tuple((id(state), state.current_version()) for state in states))
             if key != self._key:
                 descriptions = {k: v for state in states for k, v in state.descriptions.items()}
-                samples = [s for state in states for s in state.samples()]
-                self._text = to_prometheus(samples, descriptions, timestamps=timestamps)
+                frames = [f for state in states for f in state.frames()]
+                self._text = frames_to_prometheus(frames, descriptions, timestamps, self._names)
                 self._key = key
             return self._text
 

@@ -116,7 +116,8 @@ class RootlessService:
         places = {
             "podman inspect": self.run(host, f"podman inspect {self.container}").stdout,
             "systemctl --user show": self.run(host, f"systemctl --user show {self.unit}").stdout,
-            "the journal": host.run("journalctl --no-pager -o export").stdout,
+            # cat -v: export writes multi-line fields in binary (a length prefix that need not be UTF-8)
+            "the journal": host.run("journalctl --no-pager -o export | cat -v").stdout,
             "the container environment": self.run(host, f"podman exec {self.container} env").stdout,
             "process command lines": host.run("ps -eo args").stdout,
             **(extra_places or {}),

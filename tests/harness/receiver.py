@@ -7,11 +7,16 @@
 127.0.0.1), waits until it listens, prints ``{"pid", "url"}`` and returns; an existing live receiver
 with the same pidfile is reused. The daemon answers every POST with 204 and appends one JSON line per
 request to ``--log``: method, path, basic-auth user, the SHA-256 and length of the basic-auth password
-(never the password itself), a few headers and the JSON body. It stops by itself after
-``--lifetime`` seconds (default 1800) or on SIGTERM; ``stop`` sends that and waits. With ``--tls`` it
-serves HTTPS with a throw-away certificate (``harness.certs``) made at start in a private temporary directory.
+(never the password itself), a few headers and the body: JSON as sent, or for ``application/x-protobuf``
+the decoded snappy protobuf (remote write: ``{"series": [[labels, value, ms], ...]}``; Loki push, paths ending
+in ``/loki/api/v1/push``: ``{"streams": [{"labels": ..., "entries": [[ns, line], ...]}]}``), decoded with the
+backend's own message definitions. ``GET /sd`` answers ``--sd-targets`` (Prometheus HTTP SD JSON).
+It stops by itself after ``--lifetime`` seconds (default 1800) or on SIGTERM; ``stop`` sends that and
+waits. With ``--tls`` it serves HTTPS with a throw-away certificate (``harness.certs``) made at start in a
+private temporary directory.
 
-Python standard library plus ``cryptography`` (an ansible-core dependency) for ``--tls``.
+Python standard library plus ``cryptography`` (an ansible-core dependency) for ``--tls`` and
+python-snappy + protobuf (the backend's dependencies, in the venv) for protobuf bodies.
 """
 
 from __future__ import annotations
@@ -29,13 +34,53 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 if not __package__:  # run as `python tests/harness/receiver.py`: make `harness` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-RECORDED_HEADERS = ("user-agent", "content-type", "x-quadstats-standin")
+RECORDED_HEADERS = (
+    "user-agent",
+    "content-type",
+    "content-encoding",
+    "x-prometheus-remote-write-version",
+    "x-quadstats-standin",
+    "x-quadstats-standin-starts",
+)
+WIRE_PROTO = Path(__file__).resolve().parents[2] / "services" / "backend" / "ingest" / "proto.py"
+
+
+def decode_protobuf(path: str, body: bytes) -> dict:
+    """A snappy protobuf body as JSON-able data (the backend's message definitions, loaded from its file)."""
+    import importlib.util  # noqa: PLC0415 - only protobuf bodies need these
+
+    import snappy  # noqa: PLC0415
+
+    spec = importlib.util.spec_from_file_location("quadstats_backend_proto", WIRE_PROTO)
+    proto = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(proto)
+    data = snappy.uncompress(body)
+    if path.endswith("/loki/api/v1/push"):
+        push = proto.messages(lenient=False)["PushRequest"].FromString(data)
+        return {
+            "streams": [
+                {
+                    "labels": s.labels,
+                    "entries": [[e.timestamp.seconds * 1_000_000_000 + e.timestamp.nanos, e.line] for e in s.entries],
+                }
+                for s in push.streams
+            ]
+        }
+    write = proto.messages(lenient=False)["WriteRequest"].FromString(data)
+    return {
+        "series": [
+            [{label.name: label.value for label in ts.labels}, sample.value, sample.timestamp]
+            for ts in write.timeseries
+            for sample in ts.samples
+        ]
+    }
 
 
 def record_of(method: str, path: str, headers, body: bytes) -> dict:
@@ -48,8 +93,11 @@ def record_of(method: str, path: str, headers, body: bytes) -> dict:
         except (binascii.Error, UnicodeDecodeError):
             user = "<undecodable>"
     try:
-        parsed = json.loads(body) if body else None
-    except ValueError:
+        if (headers.get("Content-Type") or "").startswith("application/x-protobuf"):
+            parsed = decode_protobuf(path, body)
+        else:
+            parsed = json.loads(body) if body else None
+    except Exception:  # whatever the body is, the receiver records something and answers
         parsed = {"raw": body[:200].decode(errors="replace")}
     return {
         "time": time.time(),
@@ -63,7 +111,7 @@ def record_of(method: str, path: str, headers, body: bytes) -> dict:
     }
 
 
-def make_handler(log_path: Path):
+def make_handler(log_path: Path, sd_targets: str = "[]"):
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
@@ -77,10 +125,11 @@ def make_handler(log_path: Path):
             self.end_headers()
 
         def do_GET(self) -> None:
+            sd = self.path == "/sd"
             self.send_response(200)
-            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Type", "application/json" if sd else "text/plain")
             self.end_headers()
-            self.wfile.write(b"quadstats test receiver\n")
+            self.wfile.write(sd_targets.encode() if sd else b"quadstats test receiver\n")
 
         def log_message(self, format: str, *args) -> None:
             pass
@@ -92,7 +141,7 @@ def serve(args: argparse.Namespace, ready_fd: int | None) -> None:
     log_path = Path(args.log).resolve()
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.touch(mode=0o600)
-    server = ThreadingHTTPServer((args.address, args.port), make_handler(log_path))
+    server = ThreadingHTTPServer((args.address, args.port), make_handler(log_path, args.sd_targets))
     with tempfile.TemporaryDirectory(prefix="qs-receiver-") as tmp:
         if args.tls:
             from harness.certs import make_test_ca, server_names  # noqa: PLC0415 - only --tls needs cryptography
@@ -128,6 +177,40 @@ def live_pid(pidfile: Path) -> int | None:
     return pid if "receiver" in cmdline else None
 
 
+def fork_daemon(work: Callable[[int], None], log_path: Path | None = None) -> tuple[int, bytes]:
+    """Run ``work(ready_fd)`` in a detached child (new session; stdin /dev/null, stdout and stderr to
+    ``log_path`` or /dev/null). Returns the child's pid and what it wrote to ``ready_fd`` before closing
+    it (empty when it failed before it was ready)."""
+    read_fd, write_fd = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_fd)
+        os.setsid()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else devnull
+        for fd, target in ((0, devnull), (1, out), (2, out)):
+            os.dup2(target, fd)
+        try:
+            work(write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as pipe:
+        return child, pipe.read()
+
+
+def add_listen_arguments(command: argparse.ArgumentParser) -> None:
+    """``--address``, ``--port`` and ``--lifetime`` of a test server on a target's veth peer."""
+    command.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
+    command.add_argument("--port", type=int, required=True)
+    command.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
+
+
+def check_listen_address(parser: argparse.ArgumentParser, address: str) -> None:
+    if not (address.startswith("10.213.") or address == "127.0.0.1"):
+        parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+
+
 def start(args: argparse.Namespace) -> int:
     scheme = "https" if args.tls else "http"
     url = f"{scheme}://{args.address}:{args.port}"
@@ -135,21 +218,8 @@ def start(args: argparse.Namespace) -> int:
     if pid:
         print(json.dumps({"pid": pid, "url": url, "reused": True}))
         return 0
-    read_fd, write_fd = os.pipe()
-    child = os.fork()
-    if child == 0:  # daemon: new session, stdio detached
-        os.close(read_fd)
-        os.setsid()
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        try:
-            serve(args, write_fd)
-        finally:
-            os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        ok = pipe.read() == b"ok"
+    child, ready = fork_daemon(lambda ready_fd: serve(args, ready_fd))
+    ok = ready == b"ok"
     if not ok:
         print(f"receiver failed to listen on {args.address}:{args.port}", file=sys.stderr)
         return 1
@@ -180,18 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="receiver", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("start", help="start a receiver daemon and wait until it listens")
-    st.add_argument("--address", required=True, help="10.213.N.1 (a target's veth peer) or 127.0.0.1")
-    st.add_argument("--port", type=int, required=True)
+    add_listen_arguments(st)
     st.add_argument("--tls", action="store_true", help="HTTPS with a throw-away self-signed certificate")
     st.add_argument("--log", required=True, help="JSON lines file, one per request")
     st.add_argument("--pidfile", required=True)
-    st.add_argument("--lifetime", type=float, default=1800, help="seconds until it stops by itself")
+    st.add_argument("--sd-targets", default="[]", help="JSON answered at GET /sd (Prometheus HTTP SD)")
     sp = sub.add_parser("stop", help="stop the receiver of a pidfile")
     sp.add_argument("--pidfile", required=True)
     args = parser.parse_args(argv)
     if args.cmd == "start":
-        if not (args.address.startswith("10.213.") or args.address == "127.0.0.1"):
-            parser.error("bind only to a target's veth peer (10.213.N.1) or 127.0.0.1")
+        check_listen_address(parser, args.address)
+        try:
+            json.loads(args.sd_targets)
+        except ValueError:
+            parser.error("--sd-targets: not JSON (give a Prometheus HTTP SD list)")
         return start(args)
     return stop(args)
 

@@ -113,6 +113,13 @@ def parse_flat_keyed(text):
     out = {}
     if text is None:
         return out
+    tokens = text.split()
+    # As the kernel writes them: one "key value" pair per line; anything else takes the line loop.
+    if len(tokens) == 2 * (text.count("\n") + (not text.endswith("\n"))):
+        try:
+            return dict(zip(tokens[0::2], map(int, tokens[1::2])))
+        except ValueError:
+            pass
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2:

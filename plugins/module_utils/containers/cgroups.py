@@ -78,20 +78,90 @@ def read_text(path):
     return data.decode("utf-8", "replace")
 
 
+def _pread_all(fd):
+    """The whole file behind an open ``fd``, read again from its start (cgroupfs and procfs seq files
+    produce fresh contents at every read from offset 0)."""
+    data = os.pread(fd, _READ_SIZE, 0)
+    if len(data) == _READ_SIZE:
+        chunks = [data]
+        while True:
+            chunk = os.pread(fd, _READ_SIZE, _READ_SIZE * len(chunks))
+            if not chunk:
+                break
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    return data
+
+
 class CgroupReader:
     """Reads container statistics straight from cgroupfs and /proc.
 
     ``proc_root`` and ``fs_root`` let tests point the reader at a recorded tree; ``fs_root`` is
     prefixed to the cgroup mount points found in ``<proc_root>/self/mountinfo``.
+
+    ``keep_open``: how many files a long-running reader keeps open between reads (0: open, read and
+    close each file every time, as a one-shot module does). An open file is read again from offset
+    0, which saves the open and close (most of a cgroup v1 read); a file whose cgroup or process
+    went away (ENODEV, ESRCH, an empty read) is closed and opened afresh once, so a container
+    restarted under the same cgroup path is followed. :meth:`release` closes a container's files.
     """
 
-    def __init__(self, proc_root="/proc", fs_root="", mountinfo_text=None, clk_tck=None):
+    def __init__(self, proc_root="/proc", fs_root="", mountinfo_text=None, clk_tck=None, keep_open=0):
         self.proc_root = proc_root.rstrip("/")
         self.fs_root = fs_root.rstrip("/")
         if mountinfo_text is None:
             mountinfo_text = read_text(self.proc_root + "/self/mountinfo") or ""
         self.mounts = cgroup_parse.parse_mountinfo(mountinfo_text)
         self.clk_tck = clk_tck or os.sysconf("SC_CLK_TCK")
+        self.keep_open = keep_open
+        self._fds = {}  # path -> open fd
+
+    def open_files(self):
+        return len(self._fds)
+
+    def _read_file(self, path, owner):
+        """:func:`read_text` through the open-file cache; ``owner`` (a list) collects the paths kept open."""
+        fd = self._fds.get(path)
+        if fd is not None:
+            try:
+                data = _pread_all(fd)
+            except OSError:
+                data = b""
+            if data:
+                return data.decode("utf-8", "replace")
+            # Gone or replaced (a cgroup removed and made again): drop the fd, open the path afresh.
+            del self._fds[path]
+            os.close(fd)
+        if len(self._fds) >= self.keep_open:
+            return read_text(path)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENODEV, errno.ESRCH):
+                return None
+            raise
+        try:
+            data = _pread_all(fd)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.ENODEV, errno.ESRCH, errno.ENOENT):
+                return None
+            raise
+        self._fds[path] = fd
+        owner.append(path)
+        return data.decode("utf-8", "replace")
+
+    def release(self, location):
+        """Close the files kept open for a container (its ``location`` from :meth:`locate`)."""
+        for path in location.pop("open", ()):
+            fd = self._fds.pop(path, None)
+            if fd is not None:
+                os.close(fd)
+
+    def close(self):
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()
 
     def available(self):
         """Whether this host exposes any cgroup mount at all."""
@@ -122,8 +192,14 @@ class CgroupReader:
             return {"version": 2, "dirs": {"unified": unified}, "path": parsed["v2"]}
         raise ContainerGone(f"pid {pid}", f"no readable cgroup for process {pid}")
 
-    def _files(self, location, metrics):
-        files = {}
+    def _plan(self, location, metrics):
+        """``(file name, path)`` of every file to read and ``(file name, directory)`` of each group's
+        primary file; kept in ``location`` (it does not change while the container runs)."""
+        key = ("plan", tuple(metrics))
+        plan = location.get(key)
+        if plan is not None:
+            return plan
+        paths = []
         primaries = []
         if location["version"] == 1:
             for group in metrics:
@@ -131,16 +207,44 @@ class CgroupReader:
                     directory = location["dirs"].get(controller)
                     if directory is None:
                         continue
-                    files[name] = read_text(directory + "/" + name)
+                    paths.append((name, directory + "/" + name))
                     if index == 0:
                         primaries.append((name, directory))
         else:
             directory = location["dirs"]["unified"]
             for group in metrics:
                 for index, name in enumerate(V2_FILES.get(group, ())):
-                    files[name] = read_text(directory + "/" + name)
+                    paths.append((name, directory + "/" + name))
                     if index == 0:
                         primaries.append((name, directory))
+        plan = location[key] = (tuple(paths), tuple(primaries))
+        return plan
+
+    def _read_all(self, location, named_paths):
+        """``{name: text or None}`` of ``(name, path)`` pairs; open files read again in place."""
+        files = {}
+        if not self.keep_open:
+            for name, path in named_paths:
+                files[name] = read_text(path)
+            return files
+        fds = self._fds
+        owner = location.setdefault("open", [])
+        for name, path in named_paths:
+            fd = fds.get(path)
+            if fd is not None:  # the common case, inline: one pread
+                try:
+                    data = os.pread(fd, _READ_SIZE, 0)
+                except OSError:
+                    data = b""
+                if data and len(data) < _READ_SIZE:
+                    files[name] = data.decode("utf-8", "replace")
+                    continue
+            files[name] = self._read_file(path, owner)
+        return files
+
+    def _files(self, location, metrics):
+        paths, primaries = self._plan(location, metrics)
+        files = self._read_all(location, paths)
         for name, directory in primaries:
             if files.get(name) is None and not os.path.isdir(directory):
                 raise ContainerGone(directory, f"cgroup {directory} was removed")
@@ -160,7 +264,7 @@ class CgroupReader:
         else:
             counters, gauges = cgroup_parse.v2_values(files)
         if "network" in metrics:
-            text = read_text(f"{self.proc_root}/{pid}/net/dev")
+            text = self._read_all(location, (("net/dev", f"{self.proc_root}/{pid}/net/dev"),))["net/dev"]
             if text is None:
                 raise ContainerGone(f"pid {pid}", f"process {pid} no longer exists")
             counters.update(cgroup_parse.parse_net_dev(text))

@@ -127,14 +127,22 @@ class ContainerSampler:
 
     def cache_sizes(self):
         """Entries per cache (for daemons and tests: they must not grow with container churn)."""
-        return {"cgroup_locations": len(self._locations)}
+        return {
+            "cgroup_locations": len(self._locations),
+            "open_files": self.reader.open_files() if self.reader is not None else 0,
+        }
 
     def prune(self, running_ids):
         """Forget the cgroup locations of containers not in ``running_ids``."""
         keep = set(running_ids)
         for ident in [i for i in self._locations if i not in keep]:
-            del self._locations[ident]
+            self._forget_location(ident)
             log.debug("forgot the cgroup location of container %s (no longer running)", ident)
+
+    def _forget_location(self, ident):
+        location = self._locations.pop(ident, None)
+        if location is not None and self.reader is not None:
+            self.reader.release(location)  # the files a long-running reader kept open for it
 
     def _base(self, ref, source):
         return {
@@ -166,6 +174,7 @@ class ContainerSampler:
         pid = self._pid(ref)
         location = self._locations.get(ref["id"])
         if location is None or location.get("pid") != pid:
+            self._forget_location(ref["id"])
             location = self.reader.locate(pid)
             if ref["id"] not in location["path"]:
                 # e.g. rootless podman on cgroup v1 or --cgroups=disabled: the process sits in a
@@ -238,7 +247,7 @@ class ContainerSampler:
                 mono[ref["id"]] = time.monotonic_ns()
             except ContainerGone as exc:
                 out[ref["id"]] = exc
-                self._locations.pop(ref["id"], None)
+                self._forget_location(ref["id"])
             except (PermissionError, NotOwnCgroup) as exc:
                 if self.source == "cgroup" and isinstance(exc, PermissionError):
                     raise ContainerError(

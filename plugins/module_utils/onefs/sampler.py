@@ -26,7 +26,7 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors impor
     unknown_keys_message,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import LOGGER_NAME
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import rows_to_samples
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import RowDecoder, frames_to_samples
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.summary import summary_samples
 
 CLUSTER_FIELDS = ("name", "version", "guid", "nodes_up", "nodes_down")
@@ -49,25 +49,21 @@ def parse_nodes(nodes):
     return out
 
 
-def node_map_disagrees(identity, rows):
-    """Why ``rows`` contradict the identity's node map (a short reason), or None when they agree.
+def node_map_disagrees(identity, answers, cluster_degraded=False):
+    """Why the rows contradict the identity's node map (a short reason), or None when they agree.
 
+    ``answers``: the ``(devid, LNN)`` pairs the rows answered with (``RowDecoder.node_answers``);
+    ``cluster_degraded``: a cluster value was degraded (some node input missing).
     Node rows from a devid the map does not know, under another LNN, or from a node it has as
     down; an up node without any row while other nodes answered; a cluster value degraded
-    (some node input missing) while the map has every node up.
+    while the map has every node up.
     """
     lnn_of = {n["devid"]: n["lnn"] for n in identity["nodes"]}
     up = {n["devid"] for n in identity["nodes"] if n["is_up"]}
     answered = set()
-    degraded_cluster = False
-    for row in rows:
-        devid = row.get("devid") or 0
-        if not devid:
-            degraded_cluster = degraded_cluster or row.get("error_code") == 3
-            continue
+    for devid, node in answers:
         if devid not in lnn_of:
             return f"rows from unknown devid {devid}"
-        node = row.get("node")
         if node is not None and node != lnn_of[devid]:
             return f"devid {devid} answers as LNN {node}, not {lnn_of[devid]}"
         if devid not in up:
@@ -75,7 +71,7 @@ def node_map_disagrees(identity, rows):
         answered.add(devid)
     if answered and up - answered:
         return "no rows from devid(s) " + ", ".join(str(d) for d in sorted(up - answered))
-    if degraded_cluster and not identity["nodes_down"]:
+    if cluster_degraded and not identity["nodes_down"]:
         return "cluster values degraded while every node is up in the node map"
     return None
 
@@ -95,6 +91,7 @@ class OneFSSampler:
         self.permanent = {}  # (key, devid) -> error dict, until the client's next refresh
         self._generation = client.generation
         self._unexplained = None
+        self._decoder = RowDecoder()
         self._log = logging.getLogger(LOGGER_NAME)
 
     def identity(self):
@@ -128,6 +125,12 @@ class OneFSSampler:
     def read(self, keys):
         """One reading. Returns a dict: cluster, stats, errors, unknown_keys, suggestions, skipped_keys,
         metadata, requests."""
+        reading = self.read_frames(keys)
+        reading["stats"] = frames_to_samples(reading["stats"])
+        return reading
+
+    def read_frames(self, keys):
+        """:meth:`read` with ``stats`` as frames (``samples.RowDecoder``), not one dict per value."""
         start_requests = self.client.requests
         identity = self.identity()
         metas, unknown, hints = self.client.key_metadata(keys)
@@ -142,28 +145,22 @@ class OneFSSampler:
             skipped = []
         rows, rejected = self.client.current(wanted) if wanted else ([], [])
         self._follow_refresh()
-        reason = node_map_disagrees(identity, rows)
-        if reason and reason != self._unexplained:
-            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
-            identity = self.client.cluster_identity(refresh=True)
-            # A disagreement a fresh identity does not explain is not re-read every cycle.
-            self._unexplained = node_map_disagrees(identity, rows)
-        elif not reason:
-            self._unexplained = None
         if rejected:
             unknown = unknown + [k for k in rejected if k not in unknown]
             for key in rejected:
                 hints.setdefault(key, [])
         units = {k: m.get("units") for k, m in metas.items()}
-        samples, errors = rows_to_samples(
-            rows,
-            units,
-            self._label(identity),
-            md.devid_to_lnn(identity),
-            include_degraded=self.include_degraded,
-            nodes=self.nodes,
-            devid_label=self.devid_label,
-        )
+        frames, errors = self._decode(rows, units, identity)
+        decoder = self._decoder
+        reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+        if reason and reason != self._unexplained:
+            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
+            identity = self.client.cluster_identity(refresh=True)
+            # A disagreement a fresh identity does not explain is not re-read every cycle.
+            self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+            frames, errors = self._decode(rows, units, identity)  # LNNs and the label from the fresh map
+        elif not reason:
+            self._unexplained = None
         for err in errors:
             if err["kind"] == KIND_PERMANENT:
                 self.permanent[(err["key"], err.get("devid") or 0)] = err
@@ -174,14 +171,14 @@ class OneFSSampler:
             self._log.debug(
                 "OneFS %s: %d samples, %d errors (%d degraded), %d unknown keys",
                 self.client.host,
-                len(samples),
+                sum(len(frame[3]) for frame in frames),
                 len(errors),
                 sum(1 for e in errors if e["kind"] == KIND_DEGRADED),
                 len(unknown),
             )
         return {
             "cluster": {name: identity.get(name) for name in CLUSTER_FIELDS},
-            "stats": samples,
+            "stats": frames,
             "errors": errors,
             "unknown_keys": unknown,
             "suggestions": {k: hints.get(k, []) for k in unknown},
@@ -189,6 +186,17 @@ class OneFSSampler:
             "metadata": metas,
             "requests": self.client.requests - start_requests,
         }
+
+    def _decode(self, rows, units, identity):
+        return self._decoder.decode(
+            rows,
+            units,
+            self._label(identity),
+            md.devid_to_lnn(identity),
+            include_degraded=self.include_degraded,
+            nodes=self.nodes,
+            devid_label=self.devid_label,
+        )
 
     def read_summary(self, kind):
         """Samples of one summary kind (``protocol``, ``client``, ``drive``): ``node.summary.<kind>``."""

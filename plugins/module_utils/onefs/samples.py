@@ -22,6 +22,9 @@ and disk lists.
 
 from __future__ import annotations
 
+from itertools import chain, repeat
+from operator import itemgetter
+
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.errors import classify_row_error, key_error
 
@@ -68,32 +71,19 @@ def _split(item, base_labels):
 
 def decode_value(value, base_labels):
     """Decode one PAPI value into ``[(field, labels, number)]``. Pure and shape-driven."""
-    cls = type(value)
-    if cls is int or cls is float:
-        return [(None, base_labels, value)]
     out = []
-    if cls is dict:
-        _decode_dict(value, base_labels, out)
-    elif cls is list:
-        for index, item in enumerate(value):
-            if isinstance(item, dict):
-                _decode_dict(item, base_labels, out)
-            elif isinstance(item, _NUMBER) and not isinstance(item, bool):
-                labels = dict(base_labels)
-                labels["index"] = str(index)
-                out.append((None, labels, item))
-    elif cls is bool:
-        out.append((None, base_labels, int(value)))
+    for labels, fields, values in RowDecoder().value_frames(value, base_labels):
+        out.extend((field, labels, number) for field, number in zip(fields, values))
     return out
 
 
 def _decode_dict(item, base_labels, out):
+    """The generic decoder of one dict: appends ``(labels, fields, values)`` to ``out``."""
     labels, fields, nested = _split(item, base_labels)
     if len(fields) == 1 and not nested:
-        out.append((None, labels, fields[0][1]))
-    else:
-        for name, val in fields:
-            out.append((name, labels, val))
+        out.append((labels, (None,), (fields[0][1],)))
+    elif fields:
+        out.append((labels, tuple(f[0] for f in fields), tuple(f[1] for f in fields)))
     if nested:
         for lst in nested:
             for sub in lst:
@@ -101,75 +91,323 @@ def _decode_dict(item, base_labels, out):
                     _decode_dict(sub, labels, out)
 
 
-def _node_labels(cache, cluster, node, devid, devid_label):
-    """The labels dict of one node (shared by its samples, so encoders format it once)."""
-    labels = cache.get((node, devid))
-    if labels is None:
-        labels = cache[(node, devid)] = {"cluster": cluster, "node": str(node)}
-        if devid_label:
-            labels["devid"] = str(devid)
-    return labels
+# Member types the shape plan decodes; anything else (bool, …) takes the generic _decode_dict.
+_PLANNED = frozenset((int, float, str, type(None), dict, list))
+_NO_PLAN = object()
 
 
-def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False):
-    """Turn ``statistics/current`` rows into (samples, errors).
+def _one_or_more(names):
+    """A getter returning the tuple of ``names``' values (itemgetter returns a bare value for one name)."""
+    if len(names) == 1:
+        (name,) = names
+        return lambda item: (item[name],)
+    return itemgetter(*names)
 
-    ``units``: key → unit (from key metadata). ``cluster``: the cluster label value.
-    ``devid_lnn``: devid → LNN, used when a row lacks ``node``. ``nodes``: a set of LNNs to keep
-    (None keeps all); cluster-scoped rows (devid 0) are always kept. ``devid_label`` adds the
-    ``devid`` label to node-scoped samples, as gostats' Prometheus output has it.
-    Errors are :func:`errors.key_error` dicts: degraded rows are kept and flagged when
-    ``include_degraded``; every other error row yields no sample.
+
+def _column_getter(names):
+    """``items`` → the list of each item's ``names``' values as tuples, with C-level maps only."""
+    getter = itemgetter(*names)
+    if len(names) == 1:
+        return lambda items: list(zip(map(getter, items)))
+    return lambda items: list(map(getter, items))
+
+
+def _dict_label_items(val):
+    """The sub-labels a dict member adds, as :func:`_add_label` picks them: ``((sub, text), …)``."""
+    return tuple(
+        (sub, str(sval)) for sub, sval in val.items() if isinstance(sval, (str, int)) and not isinstance(sval, bool)
+    )
+
+
+def _shape_plan(names, types):
+    """How dicts with these member names and types decode, as :func:`_split` decides: (label names,
+    label getter, dict-label names, fields, value getter, nested list names); None when such a dict
+    yields nothing, ``_NO_PLAN`` for shapes only the generic decoder handles."""
+    if not _PLANNED.issuperset(types):
+        return _NO_PLAN
+    labels = []
+    dict_labels = []
+    fields = []
+    lists = []
+    for name, cls in zip(names, types):
+        if cls is str or ((cls is int or cls is float) and name in ID_FIELDS):
+            labels.append(name)
+        elif cls is int or cls is float:
+            if name not in DROPPED_FIELDS:
+                fields.append(name)
+        elif cls is dict:
+            dict_labels.append(name)
+        elif cls is list:
+            lists.append(name)
+    if not fields and not lists:
+        return None
+    label_names = tuple(labels)
+    return (
+        label_names,
+        _one_or_more(label_names) if label_names else None,
+        tuple(dict_labels),
+        (None,) if len(fields) == 1 and not lists else tuple(fields),
+        _one_or_more(fields) if fields else None,
+        tuple(lists),
+        _column_check(names, types, label_names, dict_labels or lists or not fields),
+    )
+
+
+_NUMBERS = frozenset((int, float))
+_STRINGS = frozenset((str,))
+_ID_LABEL_TYPES = frozenset((str, int, float))
+
+
+def _column_check(names, types, label_names, unsuitable):
+    """What a whole list of dicts of this shape must pass to be decoded as columns: (label types
+    allowed, getter of the dropped members or None); None when such lists take the per-dict path
+    (nested members, members that are null, label columns of both kinds)."""
+    if unsuitable or type(None) in types:
+        return None
+    id_labels = [name for name in label_names if name in ID_FIELDS]
+    if id_labels and len(id_labels) != len(label_names):
+        return None
+    dropped = tuple(name for name in names if name in DROPPED_FIELDS)
+    fields = [n for n, cls in zip(names, types) if cls in _NUMBERS and n not in ID_FIELDS and n not in DROPPED_FIELDS]
+    return (
+        _ID_LABEL_TYPES if id_labels else _STRINGS,
+        _column_getter(dropped) if dropped else None,
+        _column_getter(label_names) if label_names else None,
+        _column_getter(fields),
+    )
+
+
+def _row_error(errors, row, code, *, key, devid, node, value, include_degraded):
+    """Record the error of a row; whether its value is still kept (degraded, and wanted)."""
+    kind, name, meaning = classify_row_error(code)
+    kept = kind == KIND_DEGRADED and include_degraded and value is not None
+    errors.append(
+        key_error(
+            kind, meaning, key, code=code, name=name, devid=devid or None, node=node, error=row.get("error"), kept=kept
+        )
+    )
+    return kept
+
+
+_ROW_NAMES = ("key", "devid", "value", "time", "error_code")
+_ROW_MEMBERS = itemgetter(*_ROW_NAMES)
+
+
+class RowDecoder:
+    """Decodes ``statistics/current`` rows into frames, remembering between calls how each dict shape
+    decodes and the label dicts already built (so a long-running reader re-normalises nothing).
+
+    A frame is ``(key, labels, fields, values, unit, timestamp, degraded)``: the values of one decoded
+    item, ``fields`` and ``values`` tuples of equal length, a field None for a single value. Label
+    dicts are shared between frames and calls: treat them as read-only. Keep one per cluster.
+    Type checks are exact (``type(x) is dict``): json.loads makes no subclasses, and bool must not
+    pass as a number.
     """
-    samples = []
-    errors = []
-    devid_lnn = devid_lnn or {}
-    append = samples.append
-    cluster_labels = {"cluster": cluster}
-    node_labels = {}
-    for row in rows:
-        key = row.get("key")
-        devid = row.get("devid") or 0
-        node = None
-        if devid:
-            node = row.get("node")
-            if node is None:
-                node = devid_lnn.get(devid)
-            if nodes is not None and node not in nodes:
-                continue
-        degraded = False
-        code = row.get("error_code")
-        if code:
-            kind, name, meaning = classify_row_error(code)
-            kept = kind == KIND_DEGRADED and include_degraded and row.get("value") is not None
-            errors.append(
-                key_error(
-                    kind,
-                    meaning,
-                    key,
-                    code=code,
-                    name=name,
-                    devid=devid or None,
-                    node=node,
-                    error=row.get("error"),
-                    kept=kept,
-                )
-            )
-            if not kept:
-                continue
-            degraded = True
-        value = row.get("value")
-        if value is None:
-            continue
-        labels = _node_labels(node_labels, cluster, node, devid, devid_label) if devid else cluster_labels
-        unit = units.get(key)
-        stamp = row.get("time")
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self):
+        self.node_answers = []  # (devid, LNN) pairs the last decoded rows answered with, first seen first
+        self.cluster_degraded = False  # the last decoded rows had a degraded cluster value
+        self._plans = {}  # (member names, member types) -> shape plan
+        self._labels = {}  # label cache key -> labels dict (kept alive, so ids stay unique)
+
+    def _trim(self):
+        if len(self._labels) > self.MAX_ENTRIES or len(self._plans) > self.MAX_ENTRIES:
+            self._labels.clear()
+            self._plans.clear()
+
+    def node_labels(self, cluster, node, devid, devid_label):
+        ident = ("node", cluster, node, devid, devid_label)
+        labels = self._labels.get(ident)
+        if labels is None:
+            labels = self._labels[ident] = {"cluster": cluster, "node": str(node)}
+            if devid_label:
+                labels["devid"] = str(devid)
+        return labels
+
+    def cluster_labels(self, cluster):
+        ident = ("cluster", cluster)
+        labels = self._labels.get(ident)
+        if labels is None:
+            labels = self._labels[ident] = {"cluster": cluster}
+        return labels
+
+    def value_frames(self, value, base_labels):
+        """``[(labels, fields, values)]`` of one PAPI value (every shape; see the module docstring)."""
         cls = type(value)
-        if cls is int or cls is float:  # the common case, without the generic decoder
+        if cls is int or cls is float:
+            return [(base_labels, (None,), (value,))]
+        out = []
+        if cls is dict:
+            self._dict_frames(value, base_labels, out)
+        elif cls is list:
+            for index, item in enumerate(value):
+                if type(item) is dict:  # pylint: disable=unidiomatic-typecheck
+                    self._dict_frames(item, base_labels, out)
+                elif isinstance(item, _NUMBER) and not isinstance(item, bool):
+                    labels = dict(base_labels)
+                    labels["index"] = str(index)
+                    out.append((labels, (None,), (item,)))
+        elif cls is bool:
+            out.append((base_labels, (None,), (int(value),)))
+        return out
+
+    def _plan(self, shape):
+        plan = self._plans.get(shape)
+        if plan is None and shape not in self._plans:
+            plan = self._plans[shape] = _shape_plan(*shape)
+        return plan
+
+    def uniform_list(self, items, base_labels):  # noqa: PLR0911 - every check is a way to the per-dict path
+        """Columns ``(labels per item, fields, values per item)`` of a list of dicts that all have the
+        first one's member names, numbers where it has numbers and labels where it has labels,
+        decoded with C-level maps; None when the list is not like that (the per-dict path decodes it)."""
+        first = items[0]
+        if type(first) is not dict:  # pylint: disable=unidiomatic-typecheck
+            return None
+        plan = self._plan((tuple(first), tuple(map(type, first.values()))))
+        if plan is None:
+            return ((), (), ())
+        if plan is _NO_PLAN or plan[6] is None:
+            return None
+        label_names, _label_getter, _dicts, fields, _value_getter, _lists, columns = plan
+        label_types, dropped, label_columns, value_columns = columns
+        names = tuple(first)
+        try:
+            if not all(map(names.__eq__, map(tuple, items))):
+                return None
+            values = value_columns(items)
+            if not _NUMBERS.issuperset(map(type, chain.from_iterable(values))):
+                return None
+            if dropped is not None and not _NUMBERS.issuperset(map(type, chain.from_iterable(dropped(items)))):
+                return None
+            if label_columns is None:
+                return repeat(base_labels), fields, values
+            label_values = tuple(label_columns(items))
+        except (TypeError, KeyError):  # an item that is not a dict
+            return None
+        if not label_types.issuperset(map(type, chain.from_iterable(label_values))):
+            return None
+        ident = (id(base_labels), label_names, label_values)
+        labels = self._labels.get(ident)
+        if labels is None:
+            labels = self._labels[ident] = tuple(self._item_labels(base_labels, label_names, v) for v in label_values)
+        return labels, fields, values
+
+    def _item_labels(self, base_labels, label_names, label_values, dict_items=()):
+        ident = (id(base_labels), label_names, label_values, dict_items)
+        labels = self._labels.get(ident)
+        if labels is None:
+            labels = dict(base_labels)
+            for name, val in zip(label_names, label_values):
+                labels[name] = val if type(val) is str else str(val)  # pylint: disable=unidiomatic-typecheck
+            for name, subs in dict_items:
+                for sub, text in subs:
+                    labels[name + "_" + sub] = text
+            self._labels[ident] = labels
+        return labels
+
+    def _dict_frames(self, item, base_labels, out):
+        plan = self._plan((tuple(item), tuple(map(type, item.values()))))
+        if plan is None:  # no numeric member: nothing to sample
+            return
+        if plan is _NO_PLAN:
+            _decode_dict(item, base_labels, out)
+            return
+        label_names, label_getter, dict_names, fields, value_getter, list_names, _columns = plan
+        labels = base_labels
+        if label_getter is not None or dict_names:
+            dict_items = tuple((name, _dict_label_items(item[name])) for name in dict_names)
+            label_values = label_getter(item) if label_getter is not None else ()
+            labels = self._item_labels(base_labels, label_names, label_values, dict_items)
+        if value_getter is not None:
+            out.append((labels, fields, value_getter(item)))
+        for name in list_names:
+            sub_items = item[name]
+            columns = self.uniform_list(sub_items, labels) if sub_items else None
+            if columns is not None:
+                out.extend(zip(*columns[:1], repeat(columns[1]), columns[2]))
+                continue
+            for sub in sub_items:
+                if isinstance(sub, dict):
+                    self._dict_frames(sub, labels, out)
+
+    def decode(  # noqa: PLR0912, PLR0915 - one flat loop over every row: the hot path
+        self, rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False
+    ):
+        """Rows → (frames, errors); the arguments are those of :func:`rows_to_samples`."""
+        self._trim()
+        frames = []
+        errors = []
+        devid_lnn = devid_lnn or {}
+        append = frames.append
+        extend = frames.extend
+        cluster_labels = self.cluster_labels(cluster)
+        per_devid = {}  # devid -> (LNN, labels) in this call
+        self.node_answers = answers = []
+        self.cluster_degraded = False
+        last_key = unit = None
+        for row in rows:
+            try:  # every member a row has, in one C-level call
+                key, devid, value, stamp, code = _ROW_MEMBERS(row)
+            except KeyError:
+                key, devid, value, stamp, code = map(row.get, _ROW_NAMES)
+            node = None
+            if devid:
+                node = row.get("node")
+                if node is None:
+                    node = devid_lnn.get(devid)
+                entry = per_devid.get(devid)
+                if entry is None or entry[0] != node:
+                    answers.append((devid, node))
+                    entry = per_devid[devid] = (node, self.node_labels(cluster, node, devid, devid_label))
+                if nodes is not None and node not in nodes:
+                    continue
+                labels = entry[1]
+            else:
+                labels = cluster_labels
+            degraded = False
+            if code:
+                if code == 3 and not devid:
+                    self.cluster_degraded = True
+                if not _row_error(
+                    errors, row, code, key=key, devid=devid, node=node, value=value, include_degraded=include_degraded
+                ):
+                    continue
+                degraded = True
+            if value is None:
+                continue
+            if key != last_key:  # rows come key by key
+                last_key = key
+                unit = units.get(key)
+            cls = type(value)
+            if cls is int or cls is float:  # the common case, without the generic decoder
+                append((key, labels, (None,), (value,), unit, stamp, degraded))
+                continue
+            if cls is list and value:
+                columns = self.uniform_list(value, labels)
+                if columns is not None:  # one frame per item, built at C level
+                    labs, fields, values = columns
+                    extend(
+                        zip(repeat(key), labs, repeat(fields), values, repeat(unit), repeat(stamp), repeat(degraded))
+                    )
+                    continue
+            for lab, fields, values in self.value_frames(value, labels):
+                append((key, lab, fields, values, unit, stamp, degraded))
+        return frames, errors
+
+
+def frames_to_samples(frames):
+    """Frames → the public sample dicts (one per value)."""
+    samples = []
+    append = samples.append
+    for key, labels, fields, values, unit, stamp, degraded in frames:
+        for field, value in zip(fields, values):
             append(
                 {
                     "name": key,
-                    "field": None,
+                    "field": field,
                     "labels": labels,
                     "value": value,
                     "unit": unit,
@@ -177,20 +415,44 @@ def rows_to_samples(rows, units, cluster, devid_lnn=None, *, include_degraded=Tr
                     "degraded": degraded,
                 }
             )
-            continue
-        for field, lab, val in decode_value(value, labels):
-            append(
-                {
-                    "name": key,
-                    "field": field,
-                    "labels": lab,
-                    "value": val,
-                    "unit": unit,
-                    "timestamp": stamp,
-                    "degraded": degraded,
-                }
-            )
-    return samples, errors
+    return samples
+
+
+def samples_to_frames(samples):
+    """Sample dicts (summary, quota or module samples) → frames: consecutive samples of one key,
+    labels dict, unit, timestamp and degraded flag (what one decoded item gave) share a frame."""
+    frames = []
+    ident = fields = values = None
+    for s in samples:
+        head = (s["name"], s["labels"], s.get("unit"), s.get("timestamp"), s.get("degraded", False))
+        if ident is None or head[1] is not ident[1] or head != ident:
+            if ident is not None:
+                frames.append((ident[0], ident[1], tuple(fields), tuple(values), ident[2], ident[3], ident[4]))
+            ident, fields, values = head, [], []
+        fields.append(s["field"])
+        values.append(s["value"])
+    if ident is not None:
+        frames.append((ident[0], ident[1], tuple(fields), tuple(values), ident[2], ident[3], ident[4]))
+    return frames
+
+
+def rows_to_samples(
+    rows, units, cluster, devid_lnn=None, *, include_degraded=True, nodes=None, devid_label=False, decoder=None
+):
+    """Turn ``statistics/current`` rows into (samples, errors).
+
+    ``units``: key → unit (from key metadata). ``cluster``: the cluster label value.
+    ``devid_lnn``: devid → LNN, used when a row lacks ``node``. ``nodes``: a set of LNNs to keep
+    (None keeps all); cluster-scoped rows (devid 0) are always kept. ``devid_label`` adds the
+    ``devid`` label to node-scoped samples, as gostats' Prometheus output has it.
+    Errors are :func:`errors.key_error` dicts: degraded rows are kept and flagged when
+    ``include_degraded``; every other error row yields no sample. ``decoder``: a :class:`RowDecoder`
+    to reuse (a fresh one otherwise).
+    """
+    frames, errors = (decoder or RowDecoder()).decode(
+        rows, units, cluster, devid_lnn, include_degraded=include_degraded, nodes=nodes, devid_label=devid_label
+    )
+    return frames_to_samples(frames), errors
 
 
 def scalar_view(samples):

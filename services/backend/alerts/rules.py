@@ -5,8 +5,8 @@
 The seed's two rules: a disk metric alerts when its value is above the threshold (90 by default;
 exactly 90 is fine; a value that is not a number alerts), a ping alerts when it is older than
 ``value`` minutes (or the default, 5). On top: per host/name overrides, a **sustained-for**
-window (the condition must hold that long before the alert fires; recovery is immediate), and
-silences (host/name glob patterns with a time window) that mute notifications, never transitions.
+window (the condition must hold that long before the alert fires; recovery is immediate).
+Silences and maintenance windows (``silences.py``) mute notifications, never transitions.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
+from urllib.parse import quote
 
 OK, ALERT = "ok", "alert"
 TELEGRAM_MAX = 4096
-MAX_PART = 250  # 3 parts x 250 x 5 (escaped "&") + the frame < TELEGRAM_MAX
+MAX_PART = 250  # 3 parts x 250 x 5 (escaped "&") + the frame < TELEGRAM_MAX; a link only where it fits
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Override:
     disk_threshold_percent: float | None = None
     ping_minutes: float | None = None
     sustained_seconds: int | None = None
+    reminder_minutes: float | None = None
 
     def matches(self, host: str, name: str) -> bool:
         return fnmatch.fnmatchcase(host, self.host) and fnmatch.fnmatchcase(name, self.name)
@@ -42,6 +44,8 @@ class Rules:
     sustained_seconds: int = 0
     overrides: tuple[Override, ...] = ()
     expire_after_days: float = 0  # 0: never
+    reminder_minutes: float = 0  # 0: no reminders
+    alertmanager_resolve_minutes: float = 5  # Alertmanager's resolve_timeout default
 
     def for_metric(self, host: str, name: str) -> tuple[float, float | None, int]:
         """(disk threshold, ping minutes override or None, sustained seconds) for one metric; later overrides win."""
@@ -52,6 +56,14 @@ class Rules:
                 minutes = minutes if o.ping_minutes is None else o.ping_minutes
                 sustained = sustained if o.sustained_seconds is None else o.sustained_seconds
         return threshold, minutes, sustained
+
+    def reminder_for(self, host: str, name: str) -> timedelta | None:
+        """How often a firing alert of ``host``/``name`` is repeated; None: never. Later overrides win."""
+        minutes = self.reminder_minutes
+        for o in self.overrides:
+            if o.reminder_minutes is not None and o.matches(host, name):
+                minutes = o.reminder_minutes
+        return timedelta(minutes=minutes) if minutes > 0 else None
 
 
 class Metric(NamedTuple):
@@ -106,29 +118,38 @@ def decide(metric: Metric, rules: Rules, now: datetime) -> Decision:
     return Decision(OK, since, None)
 
 
-@dataclass(frozen=True)
-class Silence:
+REMINDER = "reminder"
+_HEADS = {ALERT: "Alert", OK: "OK again", REMINDER: "Still firing"}
+MAX_LINK = 1500
+
+
+class Subject(NamedTuple):
+    """What a message is about: a metric, or an alert posted through the Alertmanager API."""
+
     host: str
     name: str
-    starts_at: datetime
-    ends_at: datetime
-
-    def mutes(self, host: str, name: str, now: datetime) -> bool:
-        return (
-            self.starts_at <= now < self.ends_at
-            and fnmatch.fnmatchcase(host, self.host)
-            and fnmatch.fnmatchcase(name, self.name)
-        )
+    value: str | None
 
 
-def message_html(transition: str, metric: Metric) -> str:
-    """The seed's text (``Alert: host - name Value: v`` / ``OK again: …``), HTML-escaped for Telegram."""
-    head = "Alert" if transition == ALERT else "OK again"
-    parts = [_clip(metric.host), _clip(metric.name)]
-    text = f"<b>{head}:</b> {parts[0]} - {parts[1]}"
-    if metric.value:
-        text += f" Value: {_clip(metric.value)}"
-    return text
+def message_html(kind: str, subject: Subject | Metric, *, public_url: str | None = None, since=None) -> str:
+    """The seed's text (``Alert: host - name Value: v`` / ``OK again: …``; reminders ``Still firing …``),
+    HTML-escaped for Telegram; with ``public_url`` a link to the host's page."""
+    text = f"<b>{_HEADS[kind]}:</b> {_clip(subject.host)} - {_clip(subject.name)}"
+    if subject.value:
+        text += f" Value: {_clip(subject.value)}"
+    if since is not None:
+        text += f" (since {since:%Y-%m-%d %H:%M} UTC)"
+    link = host_link(public_url, subject.host)
+    anchor = f'\n<a href="{html.escape(link, quote=True)}">host view</a>' if link else ""
+    return text + anchor if len(text) + len(anchor) <= TELEGRAM_MAX else text
+
+
+def host_link(public_url: str | None, host: str) -> str | None:
+    """``<public_url>/hosts/<host>`` (host percent-encoded), None without a URL/host or when too long."""
+    if not public_url or not host:
+        return None
+    link = f"{public_url.rstrip('/')}/hosts/{quote(host, safe='')}"
+    return link if len(link) <= MAX_LINK else None
 
 
 def _clip(text: str) -> str:

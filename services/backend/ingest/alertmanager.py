@@ -4,8 +4,11 @@
 
 Each alert is identified by its label set (the fingerprint: sha256 of the sorted labels). A firing
 alert is re-sent every evaluation with a future ``endsAt``; a resolved one arrives with ``endsAt``
-in the past. The current state per fingerprint is upserted into ``external_alerts``; the alert
-engine (not built yet) turns it into notifications through the same silences and outbox.
+in the past. The current state per fingerprint is upserted into ``external_alerts`` and, in the
+same transaction, the alert engine turns changes into transitions (``alert_events``) and outbox
+rows through the same silences and maintenance windows as metric alerts: a re-sent firing alert
+is no transition, so it notifies once. The evaluation round resolves alerts whose ``endsAt``
+passes (or that are no longer sent) and sends reminders.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from fastapi import APIRouter, Body, Request, Response
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, field_validator
 
+from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import Round, external_round
+from ansible_collections.quadstats.stack.services.backend.alerts.silences import active_mutes
 from ansible_collections.quadstats.stack.services.backend.http import (
     AUTH_RESPONSES,
     Sender,
@@ -72,7 +77,7 @@ def fingerprint(labels: dict[str, str]) -> bytes:
 
 UPSERT = """
 INSERT INTO external_alerts (fingerprint, labels, annotations, starts_at, ends_at, generator_url, received_at)
-VALUES (%s, %s, %s, %s, %s, %s, now())
+VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (fingerprint) DO UPDATE SET
     annotations = EXCLUDED.annotations,
     starts_at = CASE WHEN external_alerts.ends_at < EXCLUDED.starts_at THEN EXCLUDED.starts_at
@@ -108,8 +113,13 @@ async def post_alerts(
             starts = alert.endsAt
         key = fingerprint(labels)
         rows[key] = (key, Jsonb(labels), Jsonb(clean_json(alert.annotations)), starts, alert.endsAt,
-                     clean_text(alert.generatorURL))  # fmt: skip
+                     clean_text(alert.generatorURL), now)  # fmt: skip
     if rows:
-        async with request.app.state.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            await cur.executemany(UPSERT, [rows[k] for k in sorted(rows)])
+        settings = request.app.state.settings
+        keys = sorted(rows)  # the lock order of the evaluation round, too
+        async with request.app.state.pool.connection() as conn, conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.executemany(UPSERT, [rows[k] for k in keys])
+            decide = Round(conn, now, await active_mutes(conn, now), settings.telegram.enabled, settings.public_url)
+            await external_round(decide, settings.alerts.rules(), keys)
     return Response(status_code=200)

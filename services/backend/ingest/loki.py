@@ -64,30 +64,36 @@ def time_from_nanos(nanos: int) -> datetime:
     return time_from_micros(nanos // 1000)
 
 
-def make_row(labels: dict[str, str], nanos: int, line: str, metadata: dict[str, str], *, who: Principal, field: str):
-    labels = {clean_text(k): clean_text(v) for k, v in labels.items()}
-    line = clean_text(line)
-    host = require_host(who, host_of(labels), f"{field}: host label")
-    try:
-        when = time_from_nanos(nanos)
-    except ValueError:
-        raise bad_request(f"{field}: timestamp", "out of range", 422) from None
-    canonical = json.dumps(labels, sort_keys=True, ensure_ascii=False)
-    digest = hashlib.sha256(f"{canonical}\n{nanos}\n{line}".encode()).digest()
-    fields: dict[str, Any] = {"labels": labels, "timestamp_ns": str(nanos)}
-    if metadata:
-        fields["structured_metadata"] = {clean_text(k): clean_text(v) for k, v in metadata.items()}
-    return JournalRow(
-        when,
-        digest,
-        host,
-        _first(labels, UNIT_LABELS),
-        _first(labels, CONTAINER_LABELS),
-        priority_from_labels(labels),
-        line,
-        "loki",
-        fields,
-    )
+class Stream:
+    """What all entries of one stream share, worked out once: cleaned labels, host, unit, JSON texts."""
+
+    __slots__ = ("container", "digest_prefix", "fields_prefix", "host", "labels", "priority", "unit")
+
+    def __init__(self, labels: dict[str, str], *, who: Principal, field: str) -> None:
+        self.labels = {clean_text(k): clean_text(v) for k, v in labels.items()}
+        self.host = require_host(who, host_of(self.labels), f"{field}: host label")
+        self.unit = _first(self.labels, UNIT_LABELS)
+        self.container = _first(self.labels, CONTAINER_LABELS)
+        self.priority = priority_from_labels(self.labels)
+        canonical = json.dumps(self.labels, sort_keys=True, ensure_ascii=False)
+        self.digest_prefix = f"{canonical}\n".encode()
+        self.fields_prefix = '{"labels": ' + json.dumps(self.labels, ensure_ascii=False) + ', "timestamp_ns": "'
+
+    def row(self, nanos: int, line: str, metadata: dict[str, str], *, field: str | tuple[str, int]) -> JournalRow:
+        """One entry's row; ``line`` and ``metadata`` already clean (:func:`clean_text`, or :func:`proto.text`).
+
+        ``field`` names the entry in errors: text, or (``streams[s].entries``, index), formatted only then.
+        """
+        try:
+            when = time_from_nanos(nanos)
+        except ValueError:
+            name = field if isinstance(field, str) else f"{field[0]}[{field[1]}]"
+            raise bad_request(f"{name}: timestamp", "out of range", 422) from None
+        digest = hashlib.sha256(self.digest_prefix + f"{nanos}\n{line}".encode()).digest()
+        fields = f'{self.fields_prefix}{nanos}"'
+        if metadata:
+            fields += ', "structured_metadata": ' + json.dumps(metadata, ensure_ascii=False)
+        return JournalRow(when, digest, self.host, self.unit, self.container, self.priority, line, "loki", fields + "}")
 
 
 def rows_from_json(payload: Any, who: Principal, max_items: int) -> list[JournalRow]:
@@ -104,6 +110,7 @@ def rows_from_json(payload: Any, who: Principal, max_items: int) -> list[Journal
         values = stream.get("values")
         if not isinstance(values, list):
             raise bad_request(f"{where}.values", "must be a list of [timestamp_ns, line]", 422)
+        shared = None
         for v, value in enumerate(values):
             field = f"{where}.values[{v}]"
             if not (isinstance(value, list) and len(value) in (2, 3) and isinstance(value[1], str)):
@@ -119,7 +126,10 @@ def rows_from_json(payload: Any, who: Principal, max_items: int) -> list[Journal
                 raise bad_request(f"{field}[2]", "structured metadata must map names to strings", 422)
             if len(rows) >= max_items:
                 raise bad_request("streams", f"more than {max_items} entries (ingest.max_batch_items)", 413)
-            rows.append(make_row(labels, nanos, value[1], metadata, who=who, field=field))
+            if shared is None:  # at the first entry: a refused host names it, as for any entry
+                shared = Stream(labels, who=who, field=field)
+            metadata = {clean_text(k): clean_text(v) for k, v in metadata.items()}
+            rows.append(shared.row(nanos, clean_text(value[1]), metadata, field=field))
     return rows
 
 
@@ -136,14 +146,15 @@ def rows_from_protobuf(data: bytes, who: Principal, max_items: int) -> list[Jour
             labels = parse_label_set(proto.text(stream.labels))
         except ValueError as exc:
             raise bad_request(f"{where}.labels", str(exc), 422) from None
+        shared, entries_field = None, f"{where}.entries"
         for e, entry in enumerate(stream.entries):
             if len(rows) >= max_items:
                 raise bad_request("streams", f"more than {max_items} entries (ingest.max_batch_items)", 413)
+            if shared is None:
+                shared = Stream(labels, who=who, field=f"{where}.entries[{e}]")
             nanos = entry.timestamp.seconds * 1_000_000_000 + entry.timestamp.nanos
             metadata = {proto.text(p.name): proto.text(p.value) for p in entry.structuredMetadata}
-            rows.append(
-                make_row(labels, nanos, proto.text(entry.line), metadata, who=who, field=f"{where}.entries[{e}]")
-            )
+            rows.append(shared.row(nanos, proto.text(entry.line), metadata, field=(entries_field, e)))
     return rows
 
 
@@ -201,5 +212,5 @@ async def push(request: Request, who: Sender) -> Response:
         rows = rows_from_json(payload, who, limits.max_batch_items)
     else:
         raise bad_request("Content-Type", f"{content_type!r}: send application/json or application/x-protobuf", 415)
-    await store_journal_rows(request.app.state.pool, rows)
+    await store_journal_rows(request.app.state.pool, rows, duplicates_expected=False)
     return Response(status_code=204)

@@ -103,6 +103,10 @@ def messages(lenient: bool = True) -> dict[str, type]:
 
 def text(value: bytes | str) -> str:
     """A lenient ``bytes`` field as text (invalid UTF-8 replaced, NUL replaced)."""
+    if isinstance(value, bytes):
+        # Decoding with replacement leaves no lone surrogates: only NUL is left for clean_text to fix.
+        value = value.decode("utf-8", errors="replace")
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
     from ansible_collections.quadstats.stack.services.backend.http import clean_text  # noqa: PLC0415
 
-    return clean_text(value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value)
+    return clean_text(value)

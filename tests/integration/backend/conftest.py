@@ -12,16 +12,6 @@ from fastapi.testclient import TestClient
 from ansible_collections.quadstats.stack.services.backend.app import create_app
 from ansible_collections.quadstats.stack.services.backend.auth import add_token
 from ansible_collections.quadstats.stack.services.backend.settings import parse_settings
-from harness.timescaledb import TimescaleDB, podman_available
-
-
-@pytest.fixture(scope="session")
-def timescaledb():
-    if not podman_available():
-        pytest.skip("needs rootful podman and runc on this machine (scripts/bootstrap.sh installs them)")
-    server = TimescaleDB().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -58,16 +48,6 @@ def settings_data(timescaledb, database, tmp_path):
             "pool_max_size": 4,
         }
     }
-
-
-class Clock:
-    """A controllable clock for the app (tests set ``now``)."""
-
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
@@ -117,7 +97,3 @@ def query(db_dsn):
             return cur.fetchall() if cur.description else []
 
     return run
-
-
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}

@@ -14,27 +14,34 @@ from ansible_collections.quadstats.stack.services.backend.alerts.evaluate import
 from ansible_collections.quadstats.stack.services.backend.alerts.rules import Rules
 from ansible_collections.quadstats.stack.services.backend.alerts.telegram import TelegramClient, deliver_one
 from ansible_collections.quadstats.stack.services.backend.migrations import apply_migrations
-from harness.telegram_standin import TelegramStandIn
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 BOT_TOKEN = "123456:canary-bot-token"  # noqa: S105 - a test canary, checked never to leak
 
 
-@pytest.fixture
-def schema(db_dsn):
+def migrate(dsn):
     async def go():
-        async with await psycopg.AsyncConnection.connect(db_dsn, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
             await apply_migrations(conn)
 
     asyncio.run(go())
-    return db_dsn
+    return dsn
 
 
 @pytest.fixture
-def standin():
-    server = TelegramStandIn().start()
-    yield server
-    server.stop()
+def schema(db_dsn):
+    return migrate(db_dsn)
+
+
+def telegram_section(standin, directory, **extra):
+    """``telegram`` settings for the stand-in, the bot token in a 0600 file in ``directory``."""
+    token_file = directory / "bot-token"
+    token_file.write_text("42:canary-bot-token\n")
+    token_file.chmod(0o600)
+    return {
+        "enabled": True, "api_base_url": standin.base_url, "ca_file": str(standin.ca_file),
+        "token_file": str(token_file), "chat_id": "-1001", "poll_interval_seconds": 0.2, **extra,
+    }  # fmt: skip
 
 
 def report(query, host, name, type_, value, *, at=NOW):
@@ -45,10 +52,10 @@ def report(query, host, name, type_, value, *, at=NOW):
     )
 
 
-def run_eval(dsn, now, rules=None, notify=True):
+def run_eval(dsn, now, rules=None, notify=True, public_url=None):
     async def go():
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-            return await evaluate(conn, rules or Rules(), now, notify=notify)
+            return await evaluate(conn, rules or Rules(), now, notify=notify, public_url=public_url)
 
     return asyncio.run(go())
 
@@ -73,7 +80,7 @@ def test_sustained_window_and_silences(schema, query):
     report(query, "web1", "/", "disk", "95", at=NOW)
     report(query, "db1", "/", "disk", "97", at=NOW)
     query(
-        "INSERT INTO silences (host_pattern, name_pattern, starts_at, ends_at, created_by, comment)"
+        "INSERT INTO silences (host_pattern, name_pattern, starts_at, ends_at, created_by, reason)"
         " VALUES ('db*', '*', %s, %s, 'ops@example.org', 'disk swap tonight')",
         (NOW - timedelta(hours=1), NOW + timedelta(hours=1)),
     )

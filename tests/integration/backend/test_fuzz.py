@@ -29,7 +29,16 @@ EXAMPLES = int(os.environ.get("QS_FUZZ_EXAMPLES", "10000"))
 JSON_PATHS = ("/metric", "/journal", "/api/v2/alerts", "/loki/api/v1/push")
 RAW_PATHS = ("/loki/api/v1/push", "/api/v1/write")
 GET_PATHS = ("/healthz", "/metrics", "/api/v1/journal")
-FUZZED = {("post", p) for p in (*JSON_PATHS, *RAW_PATHS)} | {("get", p) for p in GET_PATHS}
+ADMIN_ROUTES = (
+    ("get", "/api/v1/silences"),
+    ("post", "/api/v1/silences"),
+    ("post", "/api/v1/silences/{silence_id}/expire"),
+    ("get", "/api/v1/maintenance-windows"),
+    ("post", "/api/v1/maintenance-windows"),
+    ("delete", "/api/v1/maintenance-windows/{window_id}"),
+)
+FUZZED = {("post", p) for p in (*JSON_PATHS, *RAW_PATHS)} | {("get", p) for p in GET_PATHS} | set(ADMIN_ROUTES)
+ADMIN_TOKEN = "fuzz-admin-token-0123456789abcdef"  # noqa: S105 - a test token
 
 hostile_text = st.one_of(
     st.text(max_size=40),
@@ -103,6 +112,51 @@ loki_json = st.fixed_dictionaries(
         )
     }
 )
+silence = st.fixed_dictionaries(
+    {"created_by": maybe(hostile_text), "reason": maybe(hostile_text)},
+    optional={
+        "host_pattern": maybe(hostile_text),
+        "name_pattern": maybe(hostile_text),
+        "starts_at": maybe(timestamps),
+        "ends_at": maybe(timestamps),
+        "duration_minutes": maybe(st.integers(min_value=-5, max_value=10**7)),
+    },
+)
+window = st.fixed_dictionaries(
+    {"created_by": maybe(hostile_text), "reason": maybe(hostile_text)},
+    optional={
+        "host_pattern": maybe(hostile_text),
+        "starts_at": maybe(timestamps),
+        "ends_at": maybe(timestamps),
+        "weekdays": maybe(
+            st.lists(st.sampled_from(["mon", "sun", "xyz", 1, 7, 0, 8, True]) | hostile_text, max_size=8)
+        ),
+        "start_time": maybe(st.sampled_from(["02:00", "23:59", "24:00", "2:00", "02:00:30"]) | hostile_text),
+        "duration_minutes": maybe(st.integers(min_value=-5, max_value=20000)),
+        "time_zone": maybe(st.sampled_from(["UTC", "Europe/Berlin", "../etc/passwd", "/etc/localtime", ""])),
+    },
+)
+good_text = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=0x2FFF), min_size=1, max_size=20)
+valid_silence = st.fixed_dictionaries(
+    {"created_by": good_text, "reason": good_text, "duration_minutes": st.integers(1, 10**5)},
+    optional={"host_pattern": good_text, "name_pattern": good_text, "starts_at": timestamps},
+)
+valid_window = st.fixed_dictionaries(
+    {
+        "created_by": good_text,
+        "reason": good_text,
+        "weekdays": st.lists(st.sampled_from(["mon", "tue", "sun", 3, 6]), min_size=1, max_size=3),
+        "start_time": st.sampled_from(["00:00", "02:30", "23:59"]),
+        "duration_minutes": st.integers(1, 7 * 24 * 60),
+        "time_zone": st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kathmandu"]),
+    },
+    optional={"host_pattern": good_text},
+)
+ADMIN_BODIES = {
+    "/api/v1/silences": st.one_of(valid_silence, silence),
+    "/api/v1/silences/{silence_id}/expire": st.fixed_dictionaries({"expired_by": maybe(hostile_text)}),
+    "/api/v1/maintenance-windows": st.one_of(valid_window, window),
+}
 JSON_BODIES = {
     "/metric": st.one_of(metric, st.lists(metric, max_size=4)),
     "/journal": journal,
@@ -145,8 +199,36 @@ def protobuf(draw, path):
 
 
 @st.composite
+def admin_request(draw, tokens):
+    method, template = draw(st.sampled_from(ADMIN_ROUTES))
+    number = st.one_of(st.integers(min_value=-3, max_value=30), st.integers(min_value=2**62, max_value=2**80))
+    path = template.format(
+        silence_id=draw(number.map(str) | hostile_text.filter(lambda t: t.isalnum())),
+        window_id=draw(number.map(str)),
+    )
+    auth = draw(st.sampled_from(["admin", "admin", "admin", "web1", "any", "none", "garbage"]))
+    headers = {} if auth == "none" else {"Authorization": f"Bearer {tokens.get(auth, 'x' * 30)}"}
+    query = {}
+    if method == "get":
+        query = draw(st.dictionaries(st.sampled_from(["include_expired", "x"]), hostile_text, max_size=2))
+    elif method == "delete":
+        query = draw(st.dictionaries(st.sampled_from(["deleted_by", "x"]), hostile_text, max_size=2))
+    if query:
+        path += "?" + urlencode(query, errors="surrogatepass")
+    body = b""
+    if method == "post":
+        body = json.dumps(draw(st.one_of(ADMIN_BODIES[template], any_json))).encode()
+        headers["Content-Type"] = "application/json"
+    return method, path, headers, body
+
+
+@st.composite
 def requests(draw, tokens):
-    path = draw(st.sampled_from(sorted({p for _m, p in FUZZED})))
+    if draw(st.integers(0, 3)) == 0:
+        return draw(admin_request(tokens))
+    path = draw(
+        st.sampled_from(sorted({p for _m, p in FUZZED if not p.startswith(("/api/v1/silences", "/api/v1/main"))}))
+    )
     if path in GET_PATHS:
         keys = st.sampled_from(
             ["start", "end", "host", "unit", "container", "priority", "message", "order", "limit", "cursor", "x"]
@@ -187,10 +269,14 @@ def requests(draw, tokens):
 
 
 @pytest.mark.slow
-def test_no_request_yields_a_5xx(client, make_token):
+def test_no_request_yields_a_5xx(app_factory, make_token, tmp_path):
+    admin_file = tmp_path / "admin-token"
+    admin_file.write_text(ADMIN_TOKEN)
+    admin_file.chmod(0o600)
+    client = app_factory(api={"admin_token_file": str(admin_file)})
     spec_paths = {(method, path) for path, ops in client.get("/openapi.json").json()["paths"].items() for method in ops}
     assert spec_paths == FUZZED, "fuzz every endpoint the OpenAPI spec publishes"
-    tokens = {"web1": make_token("web1"), "any": make_token("*")}
+    tokens = {"web1": make_token("web1"), "any": make_token("*"), "admin": ADMIN_TOKEN}
     statuses: dict[int, int] = {}
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import snappy
 import yaml
-from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
 from harness.backend_service import wait_healthy
+from harness.backend_testing import bearer
 from harness.services_image import build_services_image
 from harness.trixie_container import TrixieContainer, free_tcp_port
 

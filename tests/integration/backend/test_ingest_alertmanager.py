@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from conftest import Clock, bearer
+from harness.backend_testing import Clock, bearer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from conftest import bearer
+from harness.backend_testing import bearer
 
 
 def entry(seconds, message, host="web1", **extra):

@@ -7,9 +7,9 @@ import json
 from datetime import UTC, datetime
 
 import snappy
-from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.backend_testing import bearer
 
 NS = 1_764_500_000_123_456_789
 
@@ -132,6 +132,19 @@ def test_bad_pushes_are_4xx_naming_the_field(client, make_token, query):
             403,
             "streams[0].values[0]: host",
         ),
+        (
+            dict(json={"streams": [{"stream": {}, "values": [[str(NS), "x"], ["9" * 30, "y"]]}]}),
+            422,
+            "streams[0].values[1]: timestamp",
+        ),
+        (
+            dict(
+                content=protobuf_push([('{host="web1"}', [(NS, "ok", {}), (-5_000_000_000, "x", {})])]),
+                headers={**h, **PROTO},
+            ),
+            422,
+            "streams[0].entries[1]: timestamp",
+        ),
     ]
     for kwargs, status, field in cases:
         kwargs.setdefault("headers", h)
@@ -151,3 +164,21 @@ def test_decompression_bombs_are_refused_before_inflating(app_factory, make_toke
     gz = gzip.compress(b" " * 100_000)
     headers = {**bearer(token), "Content-Type": "application/json", "Content-Encoding": "gzip"}
     assert api.post("/loki/api/v1/push", content=gz, headers=headers).status_code == 413
+
+
+def test_copy_escapes_survive_both_store_paths(client, make_token, query):
+    """Tabs, newlines, CR and backslashes in lines, labels and metadata arrive intact (COPY text format),
+    through the direct COPY and, for a batch holding an already stored entry, the staging merge."""
+    token = make_token("web1")
+    awkward = "a\tb\nc\rd\\e \\N \\x00 é\u2028"
+    labels = '{host="web1", unit="x\\\\ty.service", note="tab\there"}'  # a real tab in a label
+    first = protobuf_push([(labels, [(NS, awkward, {"k\tey": "v\\al\nue"})])])
+    answer = client.post("/loki/api/v1/push", content=first, headers={**bearer(token), **PROTO})
+    assert answer.status_code == 204, answer.text
+    both = protobuf_push([(labels, [(NS, awkward, {"k\tey": "v\\al\nue"}), (NS + 1, awkward + "2", {})])])
+    answer = client.post("/loki/api/v1/push", content=both, headers={**bearer(token), **PROTO})
+    assert answer.status_code == 204, answer.text
+    got = query("SELECT unit, message, fields FROM journal ORDER BY time")
+    assert [(u, m) for u, m, _f in got] == [("x\\ty.service", awkward), ("x\\ty.service", awkward + "2")]
+    assert got[0][2]["labels"]["note"] == "tab\there"
+    assert got[0][2]["structured_metadata"] == {"k\tey": "v\\al\nue"}

@@ -6,7 +6,8 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
-from conftest import Clock, bearer
+
+from harness.backend_testing import Clock, bearer
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

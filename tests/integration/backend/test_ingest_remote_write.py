@@ -7,9 +7,9 @@ import struct
 from datetime import UTC, datetime
 
 import snappy
-from conftest import bearer
 
 from ansible_collections.quadstats.stack.services.backend.ingest import proto
+from harness.backend_testing import bearer
 
 MS = 1_764_500_000_000
 # Prometheus' staleness marker: a NaN with this exact bit pattern.

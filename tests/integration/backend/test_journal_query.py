@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import bearer
+
+from harness.backend_testing import bearer
 
 T0 = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
 MESSAGES = ["disk 100% full", "disk 100 percent", "user_name set", "username set", "back\\slash", "Boot OK"]
@@ -79,3 +81,31 @@ def test_access_and_bad_parameters(client, loaded, make_token):
     assert client.get("/api/v1/journal", params={"limit": 0}, headers=loaded).status_code == 422
     assert client.get("/api/v1/journal", params={"priority": 9}, headers=loaded).status_code == 422
     assert client.get("/api/v1/journal", params={"start": "yesterday"}, headers=loaded).status_code == 422
+
+
+@pytest.mark.parametrize(
+    "case", list(itertools.product(["newest", "oldest"], ["disk", "100%", "boot ok", "absent"], [3, 10_000]))
+)
+def test_message_pages_are_the_same_by_time_order_or_by_index(client, loaded, monkeypatch, case):
+    """A message search first reads the next NEAR_ROWS rows in time order, then the index: every page
+    (limit 2, followed to the end) holds the rows a plain filter over all rows gives, in order."""
+    from ansible_collections.quadstats.stack.services.backend import journal_query  # noqa: PLC0415
+
+    order, message, near_rows = case
+    monkeypatch.setattr(journal_query, "NEAR_ROWS", near_rows)
+    everything = []
+    cursor = None
+    while True:
+        page = get(client, loaded, order=order, limit=5, **({"cursor": cursor} if cursor else {}))
+        everything += page["entries"]
+        if not (cursor := page["next"]):
+            break
+    expected = [e for e in everything if message.lower() in e["message"].lower()]
+    got, cursor = [], None
+    while True:
+        page = get(client, loaded, order=order, limit=2, message=message, **({"cursor": cursor} if cursor else {}))
+        got += page["entries"]
+        if not (cursor := page["next"]):
+            break
+    assert got == expected
+    assert (len(expected) > 0) == (message != "absent")

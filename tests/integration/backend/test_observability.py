@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import bearer
 from prometheus_client.parser import text_string_to_metric_families
+
+from harness.backend_testing import bearer
 
 
 def samples(client):

@@ -15,7 +15,6 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness.telegram_standin import TelegramStandIn
 from harness.timescaledb import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
@@ -52,13 +51,6 @@ class Replica:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.communicate(timeout=30)[1]
-
-
-@pytest.fixture
-def standin():
-    server = TelegramStandIn().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from podman_env import Podman, podman_available, wait_for
 
 from ansible_collections.quadstats.stack.plugins.module_utils.containers import engine as engine_mod
+from ansible_collections.quadstats.stack.plugins.module_utils.containers.cgroups import CgroupReader
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.discovery import RunningSet
 from ansible_collections.quadstats.stack.plugins.module_utils.containers.sampler import ContainerSampler
 
@@ -30,7 +31,10 @@ def test_hundred_containers_started_and_removed_leave_the_caches_at_their_starti
     eng = engine_mod.connect(sock=podman.socket)
     try:
         mine = {"io.quadstats.test": podman.run_id}
-        sampler = ContainerSampler(eng, metrics=["cpu", "memory", "network", "state"])
+        # As the exporter daemon reads: files kept open between reads (they must be closed again).
+        sampler = ContainerSampler(
+            eng, metrics=["cpu", "memory", "network", "state"], reader=CgroupReader(keep_open=10000)
+        )
         sampler.collect(labels=mine)
         start = sampler.cache_sizes()
         running = RunningSet(r for r in eng.list_running() if api_labels(r) == podman.run_id)
@@ -63,6 +67,7 @@ def test_hundred_containers_started_and_removed_leave_the_caches_at_their_starti
         assert len(during) == CHURN
         assert {s["source"] for s in during} == {"cgroup-v1"}
         assert sampler.cache_sizes()["cgroup_locations"] == start["cgroup_locations"] + CHURN
+        assert sampler.cache_sizes()["open_files"] >= start["open_files"] + CHURN
         wait_for(lambda: len(running.by_id) == start_running + CHURN, timeout=60, what="start events")
         for first in range(0, CHURN, 25):
             podman.podman("rm", "-f", "-t", "0", *names[first : first + 25], timeout=300)

@@ -279,13 +279,22 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
     # Replay from before the first container starts, so a stream that connects late under load misses nothing.
     since = int(time.time()) - 2
 
+    errors = []
+
     def follow():
-        for event in engine.events(since=since, timeout=20):  # idle seconds; load may pause events
-            change = running.apply(event)
-            if change:
-                changes.append((change[0], change[1]["name"], event["action"]))
-            if stop.is_set():
-                return
+        # The stream ends after 20 idle seconds or on a connection error: reconnect and replay from
+        # the start (a replayed event changes nothing twice), as the daemon does, until the test ends.
+        while not stop.is_set():
+            try:
+                for event in engine.events(since=since, timeout=20):
+                    change = running.apply(event)
+                    if change:
+                        changes.append((change[0], change[1]["name"], event["action"]))
+                    if stop.is_set():
+                        return
+            except Exception as exc:  # reported in the failure message below
+                errors.append(repr(exc))
+                time.sleep(0.5)
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
@@ -296,14 +305,17 @@ def test_events_track_start_exit_by_itself_rename_and_remove(engine, podman):
     podman.podman("wait", short_name)
     podman.podman("rm", "-f", "-t", "0", long_name + "-renamed")
     podman.podman("rm", short_name)
-    wait_for(
-        lambda: (
-            ("removed", long_name + "-renamed", "destroy") in changes
-            or ("removed", long_name + "-renamed", "die") in changes
-        ),
-        timeout=60,
-        what="events for the removed container",
-    )
+    try:
+        wait_for(
+            lambda: (
+                ("removed", long_name + "-renamed", "destroy") in changes
+                or ("removed", long_name + "-renamed", "die") in changes
+            ),
+            timeout=60,
+            what="events for the removed container",
+        )
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; changes seen: {changes}; stream errors: {errors}") from None
     stop.set()
     assert ("added", long_name, "start") in changes
     assert ("added", short_name, "start") in changes

@@ -170,3 +170,19 @@ def test_disk_usage_through_proc_root(tmp_path):
     usage = reader.disk_usage(5, ["/data", "/missing"])
     assert usage["/data"]["limit_bytes"] >= usage["/data"]["used_bytes"] > 0
     assert "error" in usage["/missing"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("user 5\nsystem 7\n", {"user": 5, "system": 7}),
+        ("oom_kill_disable 0\nunder_oom 0\noom_kill 2", {"oom_kill_disable": 0, "under_oom": 0, "oom_kill": 2}),
+        ("", {}),
+        ("a 1 2\nb\n", {}),  # the token pairs do not parse: the line loop decides
+        ("a x\nb 2\n", {"b": 2}),
+        ("a 1\n\nb 2\n", {"a": 1, "b": 2}),
+    ],
+)
+def test_flat_keyed_files_parse_line_by_line_in_effect(text, expected):
+    """The one-split fast path gives what reading line by line gives, odd lines included."""
+    assert cgroup_parse.parse_flat_keyed(text) == expected

@@ -57,9 +57,11 @@ def ref(ident, pid, name):
     }
 
 
-def reader():
+def reader(keep_open=0):
     mountinfo = (V1 / "proc" / "mountinfo").read_text()
-    return CgroupReader(proc_root=str(V1 / "proc"), fs_root=str(V1), mountinfo_text=mountinfo, clk_tck=100)
+    return CgroupReader(
+        proc_root=str(V1 / "proc"), fs_root=str(V1), mountinfo_text=mountinfo, clk_tck=100, keep_open=keep_open
+    )
 
 
 def test_two_samples_give_rates_and_gone_containers_do_not_crash():
@@ -79,19 +81,38 @@ def test_two_samples_give_rates_and_gone_containers_do_not_crash():
     assert engine.inspected == []  # state came from the list: no request per container
 
 
-def test_cgroup_locations_are_forgotten_when_containers_go():
+def test_cgroup_locations_and_open_files_are_forgotten_when_containers_go():
     refs = [ref(*V1_BUSY, "busy"), ref(*V1_MEM, "mem")]
     engine = StandInEngine(refs)
-    sampler = ContainerSampler(engine, metrics=["cpu"], reader=reader())
-    assert sampler.cache_sizes() == {"cgroup_locations": 0}
-    sampler.collect()
-    assert sampler.cache_sizes() == {"cgroup_locations": 2}
+    sampler = ContainerSampler(engine, metrics=["cpu"], reader=reader(keep_open=100))
+    assert sampler.cache_sizes() == {"cgroup_locations": 0, "open_files": 0}
+    first = sampler.collect()
+    # cpu on cgroup v1: cpuacct.usage, cpuacct.stat and cpu.stat stay open per container
+    assert sampler.cache_sizes() == {"cgroup_locations": 2, "open_files": 6}
     engine.refs = refs[:1]
-    sampler.collect()
-    assert sampler.cache_sizes() == {"cgroup_locations": 1}
+    again = sampler.collect()
+    assert again[0]["counters"] == first[0]["counters"]  # read again through the open files
+    assert sampler.cache_sizes() == {"cgroup_locations": 1, "open_files": 3}
     engine.refs = []
     assert sampler.collect() == []
-    assert sampler.cache_sizes() == {"cgroup_locations": 0}
+    assert sampler.cache_sizes() == {"cgroup_locations": 0, "open_files": 0}
+
+
+def test_a_reader_keeping_files_open_reads_them_again_and_keeps_to_its_budget(tmp_path):
+    path = tmp_path / "memory.usage_in_bytes"
+    path.write_text("100\n")
+    cgroups = CgroupReader(mountinfo_text="", keep_open=1)
+    owner = []
+    assert cgroups._read_file(str(path), owner) == "100\n"
+    path.write_text("200\n")  # the same open file, read again from offset 0
+    assert cgroups._read_file(str(path), owner) == "200\n"
+    assert owner == [str(path)]
+    other = tmp_path / "pids.current"
+    other.write_text("4\n")
+    assert cgroups._read_file(str(other), owner) == "4\n"
+    assert cgroups.open_files() == 1  # the budget: opened, read and closed
+    cgroups.close()
+    assert cgroups.open_files() == 0
 
 
 def test_a_process_without_a_cgroup_of_its_own_falls_back_to_the_api():

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import (
+    RowDecoder,
+    _decode_dict,
     decode_value,
     rows_to_samples,
     scalar_view,
@@ -173,3 +175,72 @@ def test_scalar_view_cluster_number_and_node_mapping(decoded):
     assert view["cluster.cpu.user.avg"] == 214
     assert view["node.load.1min"] == {3: 1250}
     assert isinstance(view["cluster.protostats.nfs.total"], list)
+
+
+def generic_decode(value, base_labels):
+    """The dict-by-dict decoder (``_decode_dict``) the shape plans and list columns must agree with."""
+    out = []
+    items = value if isinstance(value, list) else [value]
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            _decode_dict(item, base_labels, out)
+        elif isinstance(item, (int, float)) and not isinstance(item, bool):
+            out.append(({**base_labels, "index": str(index)}, (None,), (item,)))
+    return [
+        (field, labels, number) for labels, fields, values in out for field, number in zip(fields, values, strict=True)
+    ]
+
+
+OP = {"class_name": "read", "op_name": "read", "op_id": 0, "op_count": 7, "op_rate": 1.5}
+ODD_LISTS = {
+    "uniform": [OP, dict(OP, op_name="write", op_count=9)],
+    "a number where the first has a label": [OP, dict(OP, op_name=5)],
+    "a label where the first has a number": [OP, dict(OP, op_rate="fast")],
+    "a null member": [OP, dict(OP, op_rate=None)],
+    "a null in the first item": [dict(OP, op_rate=None), OP],
+    "op_id as a string": [OP, dict(OP, op_id="x")],
+    "a boolean": [OP, dict(OP, op_count=True)],
+    "other member names": [OP, {"class_name": "read", "op_rate": 2.0}],
+    "one numeric member": [{"path": "/ifs/a", "op_rate": 1.0}, {"path": "/ifs/b", "op_rate": 2}],
+    "id labels": [{"disk": 1, "value": 406}, {"disk": 2, "value": 327}],
+    "an id label that is a string": [{"disk": 1, "value": 406}, {"disk": "2", "value": 327}],
+    "not only dicts": [OP, 3, "x", None],
+    "nested lists and a dict label": [
+        {"remote_addr": "10.0.0.1", "user": {"id": "UID:1", "name": "u", "n": 3, "f": 0.5}, "op_class_values": [OP]},
+        {"remote_addr": "10.0.0.2", "user": {"id": "UID:2"}, "op_class_values": [OP, dict(OP, op_rate=None)]},
+    ],
+    "no numeric member": [{"path": "/ifs/a"}, {"path": "/ifs/b"}],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_LISTS))
+def test_shape_plans_and_list_columns_agree_with_the_generic_decoder(name):
+    """Every shortcut of the decoder (shape plans, C-level list columns, label caches) gives exactly
+    what decoding each dict on its own gives, also on the second call when the caches are warm."""
+    value = ODD_LISTS[name]
+    base = {"cluster": "c", "node": "1"}
+    decoder = RowDecoder()
+    rows = [{"key": "k", "devid": 1, "node": 1, "time": 5, "value": value, "error": None, "error_code": None}]
+    expected = [
+        {"name": "k", "field": f, "labels": lab, "value": v, "unit": None, "timestamp": 5, "degraded": False}
+        for f, lab, v in generic_decode(value, base)
+    ]
+    for _round in range(2):
+        assert decode_value(value, base) == generic_decode(value, base)
+        samples, _errors = rows_to_samples(rows, {}, "c", decoder=decoder)
+        assert samples == expected
+
+
+def test_a_reused_decoder_follows_changing_labels_and_node_maps():
+    decoder = RowDecoder()
+    first = [{"key": "k", "devid": 4, "node": 3, "time": 1, "value": [OP], "error": None, "error_code": None}]
+    moved = [dict(first[0], node=5, value=[dict(OP, op_name="write")])]
+    assert rows_to_samples(first, {}, "c", decoder=decoder)[0][0]["labels"] == {
+        "cluster": "c",
+        "node": "3",
+        "class_name": "read",
+        "op_name": "read",
+    }
+    labels = rows_to_samples(moved, {}, "c", decoder=decoder)[0][0]["labels"]
+    assert labels == {"cluster": "c", "node": "5", "class_name": "read", "op_name": "write"}
+    assert decoder.node_answers == [(4, 5)]

@@ -90,16 +90,9 @@ class Clock:
 
 
 def sample(name, value, cluster="a", node=None):
+    """One value as the state keeps it: a frame of the core's decoder."""
     labels = {"cluster": cluster} if node is None else {"cluster": cluster, "node": node}
-    return {
-        "name": name,
-        "field": None,
-        "labels": labels,
-        "value": value,
-        "unit": None,
-        "timestamp": 1700000000,
-        "degraded": False,
-    }
+    return (name, labels, (None,), (value,), None, 1700000000, False)
 
 
 def test_series_expire_after_their_lifetime_and_merge_families():

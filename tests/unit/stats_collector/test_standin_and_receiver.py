@@ -1,8 +1,10 @@
 """The test doubles of the stats_collector scenario against the committed golden configs.
 
 The Alloy STAND-IN (tests/harness/alloy_standin/standin.py) must find in each golden config exactly the
-endpoints, users and password files the real Alloy would use, so the molecule scenario tests the config
-the role really renders. The receiver must keep only a digest of a password.
+endpoints, users and password files the real Alloy would use, and wire its components as Alloy would
+(job/instance of the host target, the journal labels of the relabel rules), so the molecule scenario tests
+the config the role really renders. Its protobuf bodies must parse with the backend's own parser, and the
+receiver must decode them and keep only a digest of a password.
 """
 
 from __future__ import annotations
@@ -10,10 +12,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.util
+import json
+import os
 from pathlib import Path
 
 import pytest
+import snappy
 
+from ansible_collections.quadstats.stack.services.backend.auth import Principal
+from ansible_collections.quadstats.stack.services.backend.ingest.loki import rows_from_protobuf
+from ansible_collections.quadstats.stack.services.backend.ingest.proto import messages
 from harness.receiver import record_of
 
 HERE = Path(__file__).resolve().parent
@@ -55,6 +63,7 @@ def test_standin_finds_what_alloy_would_use(case: str) -> None:
     config = (HERE / "golden" / case / "config.alloy").read_text()
     found = [(e["component"], e["url"], e["username"], e["password_file"]) for e in load_standin().endpoints(config)]
     assert found == EXPECTED[case]
+    assert all(e["ca_file"] is None for e in load_standin().endpoints(config)), "the role renders no tls_config"
 
 
 def test_standin_ignores_comments_and_braces_in_strings() -> None:
@@ -72,6 +81,8 @@ def test_standin_ignores_comments_and_braces_in_strings() -> None:
             "url": "http://a/{not a block}",
             "username": None,
             "password_file": None,
+            "ca_file": None,
+            "insecure_skip_verify": False,
         }
     ]
 
@@ -83,3 +94,83 @@ def test_receiver_keeps_only_a_digest_of_the_password() -> None:
     assert record["password_sha256"] == hashlib.sha256(b"glc_secret:with-colon").hexdigest()
     assert "glc_secret" not in repr(record)
     assert record["body"] == {"starts": 1}
+
+
+def golden_pipelines(case: str):
+    standin = load_standin()
+    root = standin.parse_config((HERE / "golden" / case / "config.alloy").read_text())
+    return standin, standin.Pipelines(root, "0.0.0.0:12345", "/nonexistent", 1)
+
+
+def test_host_target_gets_the_labels_of_the_relabel_rules() -> None:
+    standin, pipelines = golden_pipelines("cloud")
+    [target] = pipelines.targets(pipelines.components["prometheus.scrape.host"]["targets"])
+    assert target == {
+        "__address__": "127.0.0.1:12345",
+        "__metrics_path__": "/api/v0/component/prometheus.exporter.unix.host/metrics",
+        "instance": "monitor-01",
+        "job": "integrations/node_exporter",
+    }
+    assert standin.duration(pipelines.components["prometheus.scrape.host"]["scrape_interval"]) == 60
+
+
+def test_journal_entry_labels_follow_the_loki_relabel_rules() -> None:
+    standin, pipelines = golden_pipelines("cloud")
+    rules = standin.rules_of(pipelines.components["loki.relabel.journal"])
+    constant = pipelines.components["loki.source.journal.journal"]["labels"]
+    entry = {
+        "MESSAGE": "Accepted publickey",
+        "_SYSTEMD_UNIT": "ssh.service",
+        "_HOSTNAME": "web1",
+        "PRIORITY": "6",
+        "SYSLOG_IDENTIFIER": "sshd",
+        "_PID": "42",
+        "__REALTIME_TIMESTAMP": 1_700_000_000_123_456,
+        "__CURSOR": "s=1",
+    }
+    labels, nanos, line = standin.journal_entry(entry, rules, constant)
+    assert labels == {
+        "job": "systemd-journal",
+        "instance": "monitor-01",
+        "unit": "ssh.service",
+        "host": "web1",
+        "priority": "info",
+        "syslog_identifier": "sshd",
+    }
+    assert (nanos, line) == (1_700_000_000_123_456_000, "Accepted publickey")
+
+
+def test_bodies_parse_with_the_backends_parsers_and_the_receiver_decodes_them() -> None:
+    standin = load_standin()
+    series = [({"__name__": name, "instance": "web1", **labels}, value, 1_700_000_000_000) for name, labels, value in
+              standin.node_samples("/proc", "/")]  # fmt: skip
+    body = standin.write_request(series)
+    parsed = messages()["WriteRequest"].FromString(body)
+    assert len(parsed.timeseries) == len(series)
+    assert [label.name.decode() for label in parsed.timeseries[0].labels] == sorted(series[0][0])
+    headers = {"Content-Type": "application/x-protobuf"}
+    record = record_of("POST", "/api/v1/write", headers, snappy.compress(body))
+    assert record["body"]["series"][0] == [series[0][0], series[0][1], 1_700_000_000_000]
+
+    push = standin.push_request([({"host": "web1", "job": "j"}, 1_700_000_000_000_000_001, 'a "line"')])
+    [row] = rows_from_protobuf(push, Principal("web1"), 10)
+    fields = json.loads(row.fields) if isinstance(row.fields, str) else row.fields  # JSON text on the Loki path
+    assert (row.host, row.message, fields["timestamp_ns"]) == ("web1", 'a "line"', "1700000000000000001")
+    record = record_of("POST", "/loki/api/v1/push", headers, snappy.compress(push))
+    assert record["body"]["streams"] == [
+        {"labels": '{host="web1", job="j"}', "entries": [[1_700_000_000_000_000_001, 'a "line"']]}
+    ]
+
+
+def test_node_samples_are_the_machines_own_figures() -> None:
+    """Read from this machine's real /proc and / (what the container gets mounted at /host/...)."""
+    samples = load_standin().node_samples("/proc", "/")
+    meminfo = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    [total] = [v for name, _labels, v in samples if name == "node_memory_MemTotal_bytes"]
+    assert total == int(meminfo["MemTotal"].split()[0]) * 1024
+    [root] = [v for name, labels, v in samples if name == "node_filesystem_size_bytes" and labels["mountpoint"] == "/"]
+    st = os.statvfs("/")
+    assert root == st.f_blocks * st.f_frsize
+    cpus = {labels["cpu"] for name, labels, _v in samples if name == "node_cpu_seconds_total"}
+    assert len(cpus) == os.cpu_count()
+    assert {name for name, _labels, _v in samples} >= {"node_load1", "node_load5", "node_load15"}

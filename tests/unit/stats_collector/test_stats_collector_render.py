@@ -57,6 +57,13 @@ GOLDEN_CASES = {
         "stats_collector_local_username": "collector",
         "stats_collector_local_password": CANARY,
     },
+    # What playbooks/site.yml passes on a host with both exporters (ports unsorted and repeated on purpose).
+    "local_exporters": {
+        "stats_collector_local_metrics_url": "http://backend.example.net:9090/api/v1/write",
+        "stats_collector_scrape_targets": [{"address": "127.0.0.1:9886", "job": "container_exporter"}],
+        "stats_collector_http_sd_url": "http://127.0.0.1:9999/sd",
+        "stats_collector_host_loopback_ports": [9999, 9886, 9100, 9101, 9886],
+    },
 }
 
 # (case vars, the message must contain each of these)
@@ -108,6 +115,13 @@ ERROR_CASES = {
     "local_password_missing": (
         {"stats_collector_local_metrics_url": "http://b:9090/api/v1/write", "stats_collector_local_username": "u"},
         ["stats_collector_local_password is empty while stats_collector_local_username is set"],
+    ),
+    "loopback_ports_bad": (
+        {
+            "stats_collector_local_metrics_url": "http://b:9090/api/v1/write",
+            "stats_collector_host_loopback_ports": [9886, 12345, 70000],
+        },
+        ["stats_collector_host_loopback_ports: 70000, 12345 cannot be forwarded", "other than 12345"],
     ),
     "local_username_missing": (
         {"stats_collector_local_metrics_url": "http://b:9090/api/v1/write", "stats_collector_local_password": CANARY},

@@ -1,15 +1,20 @@
-"""Verify quadstats.stack.onefs_exporter and quadstats.stack.container_exporter on one live Debian 13 host.
+"""Verify playbooks/site.yml's exporters and stats collector, wired together, on one live Debian 13 host.
 
 (molecule verify, testinfra over SSH.) What runs here: the collection's services image, built by the real
 ``podman build`` of services/Containerfile (on a debootstrapped trixie base, no registry) and loaded for the
 service user; both roles' quadlets, configs and credentials for that one user; two OneFS simulators (alpha with
 the run's canary password, beta with a second canary, each with its own test CA) and a backend heartbeat receiver
 that accepts only the third canary as Bearer token, on the machine side of the host's veth; a quadlet container
-``qs-sleeper`` (the services image running ``sleep``) that prepare.yml deployed through podman_host.
-Not proven here: a real PowerScale cluster, the statistics' values (the simulator's, see docs/onefs.md), and the
-containers' memory/pids/blkio figures (the target's cgroups have no controllers, see docs/testing.md).
+``qs-sleeper`` (the services image running ``sleep``) that prepare.yml deployed through podman_host; the stats
+collector, which site.yml pointed at both exporters, running the Alloy STAND-IN image (it is NOT Alloy and scrapes
+nothing: the requests below are made from inside its network namespace by the host's python3, entered with
+nsenter, to prove what Alloy in that container would reach).
+Not proven here: Grafana Alloy itself scraping (it cannot run here), a real PowerScale cluster, the statistics'
+values (the simulator's, see docs/onefs.md), and the containers' memory/pids/blkio figures (the target's cgroups
+have no controllers, see docs/testing.md).
 
-The tests run in file order: state after converge, scraping, HTTP SD and heartbeats, leak checks, reboot,
+The tests run in file order: state after converge, scraping, HTTP SD and heartbeats, the collector reaching both
+exporters, leak checks, reboot,
 idempotence at -vvv, check mode, a password change, a token change, removal, check mode on the host without
 the exporters.
 """
@@ -53,6 +58,12 @@ CX_CONFIG = f"{CX_CONFIG_DIR}/container-exporter.yml"
 CX_PORT = 9886
 CX_CREDENTIAL = "container-exporter-backend.token"
 SLEEPER = "qs-sleeper"
+COLLECTOR = RootlessService(USER, "stats-collector.service", "stats-collector")
+COLLECTOR_QUADLET = f"/home/{USER}/.config/containers/systemd/stats-collector.container"
+ALLOY_CONFIG = f"/home/{USER}/.config/stats-collector/config.alloy"
+COLLECTOR_PORT = 12345
+# site.yml: exactly the exporters' ports of the host's 127.0.0.1, forwarded into the collector's container.
+FORWARDED = (ALL_PORT, ALPHA_PORT, CX_PORT, SD_PORT)
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$")
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -91,6 +102,40 @@ def fetch(host, port, path="/metrics"):
     code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}{path}', timeout=5).read().decode())"
     result = host.run(f'python3 -c "{code}"')
     return result.stdout if result.rc == 0 else ""
+
+
+def container_pid(host, container):
+    return SERVICE.run(host, f"podman inspect --format '{{{{.State.Pid}}}}' {container}").stdout.strip()
+
+
+def fetch_inside(host, container, port, path="/metrics"):
+    """The page at 127.0.0.1:port as seen from ``container``'s own network namespace, '' when nothing answers.
+
+    The host's python3 makes the request after nsenter joined only the container's network namespace, so the
+    result does not depend on what the image has (the collector's is the Alloy stand-in)."""
+    code = f"import urllib.request as u; print(u.urlopen('http://127.0.0.1:{port}{path}', timeout=5).read().decode())"
+    result = host.run(f'nsenter --target {container_pid(host, container)} --net python3 -c "{code}"')
+    return result.stdout if result.rc == 0 else ""
+
+
+def connect_inside(host, container, port):
+    """'connected' or the errno name of a TCP connect to 127.0.0.1:port from ``container``'s network namespace."""
+    connect = f"socket.socket().connect_ex(('127.0.0.1', {port}))"
+    code = f"import errno, socket; print(errno.errorcode.get({connect}, 'connected'))"
+    return host.run(f'nsenter --target {container_pid(host, container)} --net python3 -c "{code}"').stdout.strip()
+
+
+def collector_scrapes_both(host):
+    """What the collector's container gets from both exporters, once they answer there with data, else None."""
+    cx_text = fetch_inside(host, COLLECTOR.container, CX_PORT)
+    sd_text = fetch_inside(host, COLLECTOR.container, SD_PORT, "/sd")
+    if f'name="{SLEEPER}"' not in cx_text or not sd_text:
+        return None
+    targets = sorted(t for group in json.loads(sd_text) for t in group["targets"])
+    pages = {t: fetch_inside(host, COLLECTOR.container, int(t.rsplit(":", 1)[1])) for t in targets}
+    if not all(stats_of(page, "alpha") for page in pages.values()):
+        return None
+    return cx_text, targets, pages
 
 
 def samples(text):
@@ -132,9 +177,12 @@ def assert_no_secret_on_host(host, secret):
         "the config": host.file(CONFIG).content_string,
         "the container exporter's quadlet": host.file(CX_QUADLET).content_string,
         "the container exporter's config": host.file(CX_CONFIG).content_string,
+        "the collector's quadlet": host.file(COLLECTOR_QUADLET).content_string,
+        "the collector's config": host.file(ALLOY_CONFIG).content_string,
     }
     SERVICE.assert_no_secret(host, secret, files)
     CX.assert_no_secret(host, secret)
+    COLLECTOR.assert_no_secret(host, secret)
 
 
 @pytest.mark.parametrize(("service", "module"), [(SERVICE, "onefs_exporter"), (CX, "container_exporter")])
@@ -147,6 +195,11 @@ def test_units_active_as_the_one_service_user(host, service, module):
     ]
     assert daemons, f"the {module} daemon process is not running"
     assert {user for user, _args in daemons} == {USER}, daemons
+
+
+def test_stats_collector_active_as_the_service_user(host):
+    assert COLLECTOR.wait_active(host) == "active"
+    assert COLLECTOR.run(host, f"podman container exists {COLLECTOR.container}").rc == 0
 
 
 def test_container_exporter_sees_the_users_quadlet_containers(host):
@@ -211,9 +264,46 @@ def test_http_sd_lists_the_metrics_listeners(host):
     assert targets == [f"127.0.0.1:{ALL_PORT}", f"127.0.0.1:{ALPHA_PORT}"]
 
 
+def test_collector_config_lists_both_exporters(host):
+    """site.yml filled the collector's scrape config from the exporters' facts: nothing was copied by hand."""
+    config = host.file(ALLOY_CONFIG).content_string
+    cx_target = r'"__address__"\s*=\s*"127\.0\.0\.1:9886",\s*"instance"\s*=\s*"[^"]+",\s*"job"\s*=\s*'
+    cx_target += '"container_exporter"'
+    assert re.search(cx_target, config), config
+    assert re.search(r'discovery\.http "extra" \{\s*url\s*=\s*"http://127\.0\.0\.1:9999/sd"', config), config
+    assert "targets         = discovery.http.extra.targets" in config
+    quadlet = host.file(COLLECTOR_QUADLET).content_string
+    assert "Network=pasta:" + ",".join(f"-T,{port}" for port in sorted(FORWARDED)) in quadlet, quadlet
+    # The running collector's pasta forwards exactly those ports (the unit was started from this quadlet).
+    processes = host.run("ps -eo args").stdout.splitlines()
+    forwarding = [re.findall(r" -T (\S+)", line) for line in processes if line.startswith("/usr/bin/pasta")]
+    forwarding = [ports for ports in forwarding if ports != ["none"]]  # podman gives the others "-T none"
+    assert forwarding == [[str(port) for port in sorted(FORWARDED)]], processes
+
+
+def test_collector_reaches_both_exporters_from_its_own_network_namespace(host):
+    found = wait_for(lambda: collector_scrapes_both(host), timeout=90)
+    assert found, f"from the collector's netns: {fetch_inside(host, COLLECTOR.container, SD_PORT, '/sd')!r}"
+    cx_text, targets, pages = found
+    assert "container_cpu_usage_seconds_total" in cx_text
+    # The HTTP SD lists loopback targets, which are right from inside the collector too.
+    assert targets == [f"127.0.0.1:{ALL_PORT}", f"127.0.0.1:{ALPHA_PORT}"]
+    assert stats_of(pages[f"127.0.0.1:{ALL_PORT}"], "beta"), "the all-clusters page lacks beta"
+    # Only the forwarded ports: the host's sshd (port 22 on every address) is not reachable there.
+    assert host.socket("tcp://0.0.0.0:22").is_listening
+    assert connect_inside(host, COLLECTOR.container, 22) == "ECONNREFUSED"
+
+
+def test_a_container_on_podmans_default_network_does_not_reach_them(host):
+    """Why the forwarding exists: rootless podman's pasta network gives a container no way to the host's loopback."""
+    for port in (CX_PORT, SD_PORT):
+        assert connect_inside(host, SLEEPER, port) == "ECONNREFUSED"
+    assert connect_inside(host, COLLECTOR.container, CX_PORT) == "connected"
+
+
 def test_listeners_on_loopback_only(host):
     sockets = [line.split()[3] for line in host.run("ss -ltnH").stdout.splitlines()]
-    for port in (ALL_PORT, ALPHA_PORT, SD_PORT, CX_PORT):
+    for port in (ALL_PORT, ALPHA_PORT, SD_PORT, CX_PORT, COLLECTOR_PORT):
         listeners = [address for address in sockets if address.endswith(f":{port}")]
         assert listeners == [f"127.0.0.1:{port}"], listeners
 
@@ -245,14 +335,17 @@ def test_units_start_again_after_reboot_scrape_and_send(host):
     assert wait_for(lambda: scraping(host), timeout=90), "not scraping after the reboot"
     assert wait_for(lambda: cx_series(host), timeout=60), f"{SLEEPER} not exported after the reboot"
     assert wait_for(lambda: sleeper_heartbeat(booted), timeout=60), "no heartbeat after the reboot"
+    assert COLLECTOR.wait_active(host) == "active"
+    assert wait_for(lambda: collector_scrapes_both(host), timeout=90), "the collector does not reach them after reboot"
 
 
 def test_converge_is_idempotent_silent_at_vvv_and_publishes_its_facts(host):
-    pids = (SERVICE.main_pid(host), CX.main_pid(host))
+    pids = (SERVICE.main_pid(host), CX.main_pid(host), COLLECTOR.main_pid(host))
     output = playbook("converge.yml", "-vvv")
     assert re.search(r"changed=0\s", output), output[-3000:]
     assert not any(secret in output for secret in secrets()), "a secret reached the -vvv output"
-    assert (SERVICE.main_pid(host), CX.main_pid(host)) == pids, "an unchanged converge restarted a unit"
+    after = (SERVICE.main_pid(host), CX.main_pid(host), COLLECTOR.main_pid(host))
+    assert after == pids, "an unchanged converge restarted a unit"
     assert "http://127.0.0.1:9999/sd" in output, "onefs_exporter_facts.http_sd_url not shown"
     assert "http://127.0.0.1:9886/metrics" in output, "container_exporter_facts.metrics_url not shown"
 
@@ -274,7 +367,7 @@ def changed_password():
 
 def test_password_change_restarts_the_unit_and_it_still_scrapes(host, changed_password):
     old, new = changed_password
-    before_pid, cx_pid = SERVICE.main_pid(host), CX.main_pid(host)
+    before_pid, cx_pid, collector_pid = SERVICE.main_pid(host), CX.main_pid(host), COLLECTOR.main_pid(host)
     output = playbook("converge.yml", "-vvv")
     assert old not in output and new not in output, "a password reached the -vvv output"
     assert backend_token() not in output, "the backend token reached the -vvv output"
@@ -282,6 +375,7 @@ def test_password_change_restarts_the_unit_and_it_still_scrapes(host, changed_pa
     assert SERVICE.wait_active(host) == "active"
     assert SERVICE.main_pid(host) != before_pid, "the unit was not restarted"
     assert CX.main_pid(host) == cx_pid, "the container exporter was restarted for another role's change"
+    assert COLLECTOR.main_pid(host) == collector_pid, "the collector was restarted though its wiring is the same"
     assert host.file(f"{CREDENTIALS}/onefs-exporter-alpha.password").content_string == new
     assert wait_for(lambda: scraping(host), timeout=90), "not scraping with the new password"
     assert_no_secret_on_host(host, new)
@@ -306,14 +400,14 @@ def test_token_change_restarts_the_container_exporter_and_heartbeats_go_on(host)
 
 def test_state_absent_removes_it_all(host):
     playbook("absent.yml")
-    for service in (SERVICE, CX):
+    for service in (SERVICE, CX, COLLECTOR):
         assert service.run(host, f"systemctl --user cat {service.unit}").rc != 0, f"{service.unit} still exists"
         assert service.run(host, f"podman container exists {service.container}").rc == 1
-    for path in (QUADLET, CONFIG_DIR, CX_QUADLET, CX_CONFIG_DIR):
+    for path in (QUADLET, CONFIG_DIR, CX_QUADLET, CX_CONFIG_DIR, COLLECTOR_QUADLET, ALLOY_CONFIG):
         assert not host.file(path).exists, f"{path} left behind"
     assert not host.run(OUR_CREDENTIALS).stdout, "credentials left behind"
     listening = host.run("ss -ltnH").stdout
-    assert not any(f":{port} " in listening for port in (ALL_PORT, ALPHA_PORT, SD_PORT, CX_PORT)), listening
+    assert not any(f":{port} " in listening for port in (*FORWARDED, COLLECTOR_PORT)), listening
     # Removing the exporter leaves the user's other containers alone.
     assert CX.run(host, "systemctl --user is-active qs-sleeper.service").stdout.strip() == "active"
     again = playbook("absent.yml")
@@ -324,6 +418,6 @@ def test_check_mode_on_a_host_without_the_exporters_changes_nothing(host):
     output = playbook("converge.yml", "--check", "--diff")
     assert re.search(r"changed=[1-9]", output), "check mode does not report the deployment it would make"
     assert not any(secret in output for secret in secrets())
-    for path in (QUADLET, CONFIG_DIR, CX_QUADLET, CX_CONFIG_DIR):
+    for path in (QUADLET, CONFIG_DIR, CX_QUADLET, CX_CONFIG_DIR, COLLECTOR_QUADLET, ALLOY_CONFIG):
         assert not host.file(path).exists, f"check mode wrote {path}"
     assert not host.run(OUR_CREDENTIALS).stdout, "check mode wrote credentials"
