@@ -61,10 +61,11 @@ CASES = {
             "client_id": "quadstats",
             "allowed_emails": ["ops@example.com"],
         },
+        "backend_web_oidc_ca_cert": PEM_CERT,
+        "backend_url": "https://stats.example.org/",
     },
+    "web_off": {"backend_web": False},
 }
-# The service on this branch has no web settings yet (they come with the web login): not validated by Settings.
-WITHOUT_WEB = sorted(set(CASES) - {"web_oidc"})
 
 ERROR_CASES = {
     "cert_without_key": ({"backend_tls_cert": PEM_CERT}, ["backend_tls_cert and backend_tls_key go together"]),
@@ -101,6 +102,11 @@ ERROR_CASES = {
         ["backend_web_oidc is set: also set backend_oidc_client_secret"],
     ),
     "bad_state": ({"backend_state": "gone"}, ["backend_state", "present, absent"]),
+    "url_with_query": ({"backend_url": "https://x.example.org/?a=1"}, ["backend_url is 'https://x.example.org/?a=1'"]),
+    "oidc_secret_file_given": (
+        {"backend_oidc_client_secret": CANARY, "backend_web_oidc": {"client_id": "x", "client_secret_file": "/x"}},
+        ["backend_web_oidc.client_secret_file: the role sets it"],
+    ),
 }
 
 
@@ -128,7 +134,7 @@ def lines(text: str, key: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(key + "=")]
 
 
-@pytest.mark.parametrize("case", WITHOUT_WEB)
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_the_service_accepts_the_settings_and_no_secret_is_rendered(rendered: Path, case: str) -> None:
     texts, _derived = files(rendered, case)
     settings = Settings.model_validate(yaml.safe_load(texts["backend.yml"]))
@@ -207,11 +213,22 @@ def test_bad_combinations_fail_naming_the_variable(rendered: Path, case: str) ->
 
 
 def test_web_login_settings_name_the_credentials(rendered: Path) -> None:
-    texts, _derived = files(rendered, "web_oidc")
-    web = yaml.safe_load(texts["backend.yml"])["web"]
+    texts, derived = files(rendered, "web_oidc")
+    settings = yaml.safe_load(texts["backend.yml"])
+    web = settings["web"]
     assert web["enabled"] is True and web["admin_username"] == "admin"
     assert web["session_key_file"] == f"{SECRETS}/backend-session-key"
     assert web["admin_password_file"] == f"{SECRETS}/backend-admin-password"
     assert web["oidc"]["client_secret_file"] == f"{SECRETS}/backend-oidc-client-secret"
-    assert web["oidc"]["client_id"] == "quadstats" and web["public_url"] == "https://web_oidc:8443"
-    assert "web" not in yaml.safe_load(files(rendered, "defaults")[0]["backend.yml"])
+    assert web["oidc"]["ca_file"] == "/etc/quadstats/oidc-ca.pem" and web["oidc"]["client_id"] == "quadstats"
+    # public_url is top level (Telegram links and the OIDC redirect URI), without the trailing slash.
+    assert settings["public_url"] == "https://stats.example.org" and "public_url" not in web
+    assert "DNS:stats.example.org" in derived["san"]
+
+
+def test_web_on_by_default_and_off_on_request(rendered: Path) -> None:
+    defaults = yaml.safe_load(files(rendered, "defaults")[0]["backend.yml"])
+    assert defaults["web"]["enabled"] is True and "oidc" not in defaults["web"]
+    assert defaults["public_url"] == "https://defaults:8443"
+    off = yaml.safe_load(files(rendered, "web_off")[0]["backend.yml"])
+    assert "web" not in off and off["public_url"] == "https://defaults:8443".replace("defaults", "web_off")
