@@ -14,8 +14,9 @@ DEMO_DIR="$QS_ROOT/.cache/demo"
 INVENTORY_DIR="$DEMO_DIR/inventory"
 SERVERS_DIR="$DEMO_DIR/servers"
 SERVICE_USER=quadstats
-export QS_DEMO_IMAGE_IDS="$DEMO_DIR/image-ids.json"
+export QS_IMAGE_IDS_FILE="$DEMO_DIR/image-ids.json"
 harness() { python "$QS_ROOT/tests/harness" "$@"; }
+boot() { harness up --name "$1" --inventory "$INVENTORY_DIR/hosts.yml" --group "$2" >/dev/null; }
 servers() { python "$QS_ROOT/tests/harness/stack_servers.py" "$@"; }
 json_field() { python -c 'import json,sys; d=json.load(sys.stdin)
 for k in sys.argv[1].split("."): d = d[int(k)] if k.isdigit() else d[k]
@@ -58,7 +59,7 @@ EOG
   (umask 077 && cat >"$INVENTORY_DIR/group_vars/all.yml") <<EOV
 ---
 podman_host_user: $SERVICE_USER
-# No registry here: the services image is built from services/Containerfile and loaded (scripts/demo_prepare.yml).
+# No registry here: the services image is built from services/Containerfile and loaded (tests/harness/stack_prepare.yml).
 container_exporter_image: localhost/quadstats-services:0.1.0
 onefs_exporter_image: localhost/quadstats-services:0.1.0
 # Grafana Alloy cannot be pulled here: its STAND-IN speaks remote write and Loki push (tests/harness/alloy_standin).
@@ -102,10 +103,10 @@ EOV
 # The uid/gid of postgres and prometheus in the Debian-built stand-in images (known after they are loaded).
 write_image_ids() {
   cat >>"$INVENTORY_DIR/host_vars/$BACKEND.yml" <<EOV
-backend_timescaledb_uid: $(json_field postgres.uid <"$QS_DEMO_IMAGE_IDS")
-backend_timescaledb_gid: $(json_field postgres.gid <"$QS_DEMO_IMAGE_IDS")
-backend_prometheus_uid: $(json_field prometheus.uid <"$QS_DEMO_IMAGE_IDS")
-backend_prometheus_gid: $(json_field prometheus.gid <"$QS_DEMO_IMAGE_IDS")
+backend_timescaledb_uid: $(json_field postgres.uid <"$QS_IMAGE_IDS_FILE")
+backend_timescaledb_gid: $(json_field postgres.gid <"$QS_IMAGE_IDS_FILE")
+backend_prometheus_uid: $(json_field prometheus.uid <"$QS_IMAGE_IDS_FILE")
+backend_prometheus_gid: $(json_field prometheus.gid <"$QS_IMAGE_IDS_FILE")
 EOV
 }
 
@@ -178,8 +179,8 @@ case "${1:-up}" in
     rm -rf "$INVENTORY_DIR"
     mkdir -p "$INVENTORY_DIR"
     chmod 0700 "$DEMO_DIR"
-    qs_timed boot-backend harness up --name "$BACKEND" --inventory "$INVENTORY_DIR/hosts.yml" --group quadstats_backend >/dev/null
-    qs_timed boot-host harness up --name "$HOST" --inventory "$INVENTORY_DIR/hosts.yml" --group quadstats_hosts >/dev/null
+    qs_timed boot-backend boot "$BACKEND" quadstats_backend
+    qs_timed boot-host boot "$HOST" quadstats_hosts
     backend_address=$(address_of "$BACKEND")
     peer="${backend_address%.*}.1"
     check_route "$backend_address"
@@ -187,7 +188,7 @@ case "${1:-up}" in
     servers start --address "$peer" --dir "$SERVERS_DIR" >/dev/null
     write_inventory "$backend_address" "$peer"
     qs_step "load the images (no registry here): services image, Alloy STAND-IN, TimescaleDB and Prometheus stand-ins"
-    qs_timed images ansible-playbook -i "$INVENTORY_DIR" scripts/demo_prepare.yml -e qs_standin_hosts=quadstats_hosts
+    qs_timed images ansible-playbook -i "$INVENTORY_DIR" tests/harness/stack_prepare.yml -e qs_standin_hosts=quadstats_hosts
     write_image_ids
     qs_step "deploy playbooks/site.yml"
     qs_timed deploy ansible-playbook -i "$INVENTORY_DIR" playbooks/site.yml
@@ -200,7 +201,7 @@ case "${1:-up}" in
   down)
     servers stop --dir "$SERVERS_DIR"
     for name in "$BACKEND" "$HOST" qs-demo; do harness down --name "$name"; done
-    rm -rf "$INVENTORY_DIR" "$SERVERS_DIR" "$DEMO_DIR/receiver" "$QS_DEMO_IMAGE_IDS" "$DEMO_DIR/backend-ca.pem"
+    rm -rf "$INVENTORY_DIR" "$SERVERS_DIR" "$DEMO_DIR/receiver" "$QS_IMAGE_IDS_FILE" "$DEMO_DIR/backend-ca.pem"
     echo "the demo is gone"
     ;;
   *)
