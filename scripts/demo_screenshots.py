@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import time
@@ -34,6 +35,7 @@ def app_messages() -> list[str]:
     if not MESSAGES.exists():
         return []
     texts = [(json.loads(line)["json"] or {}).get("text", "") for line in MESSAGES.read_text().splitlines()]
+    texts = [re.sub(r"<[^>]+>", "", t) for t in texts]  # the messages are Telegram HTML
     return [t for t in texts if f"container {APP}" in t]
 
 
@@ -76,8 +78,8 @@ def main() -> int:
 
         wait_for(lambda: dashboard_has(f"container {APP}"), f"the heartbeat of {APP} on the dashboard")
         shoot("dashboard", "/")
-        shoot("host", f"/hosts/{HOST}")
-        shoot("journal", f"/journal?container={APP}")
+        shoot("host", f"/hosts/{HOST}", full_page=False)
+        shoot("journal", f"/journal?container={APP}", full_page=False)
         demo("stop-app")
         stopped = time.monotonic()
         wait_for(lambda: len(app_messages()) > before, f"the Telegram alert about {APP}")

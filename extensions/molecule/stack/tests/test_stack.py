@@ -82,6 +82,7 @@ def app_messages() -> list[str]:
     if not MESSAGES.exists():
         return []
     texts = [(json.loads(line)["json"] or {}).get("text", "") for line in MESSAGES.read_text().splitlines()]
+    texts = [re.sub(r"<[^>]+>", "", t) for t in texts]  # the messages are Telegram HTML
     return [t for t in texts if f"{HOST} - container {APP}" in t]
 
 
