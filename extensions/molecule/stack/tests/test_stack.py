@@ -93,7 +93,8 @@ def tokens() -> dict[str, str]:
 
 
 def secrets() -> dict[str, str]:
-    found = {f"canary{suffix}": canary() + suffix for suffix in ("-database", "-admin", "-telegram")}
+    suffixes = ("-database", "-admin", "-telegram", "-session-key-long-enough-for-signing")
+    found = {f"canary{suffix}": canary() + suffix for suffix in suffixes}
     found.update({f"token of {n}": t for n, t in tokens().items()})
     return found
 
@@ -133,9 +134,25 @@ def app(action: str) -> None:
     service(f"{APP}.service").run(on(HOST), f"systemctl --user {action} {APP}.service")
 
 
+def settle(label: str, quiet: float = 30, timeout: float = 300) -> list[str]:
+    """Wait until no message about the app arrived for ``quiet`` seconds: a restart or reboot that kept its
+    heartbeat away longer than the ping timeout alerts and recovers by itself (correctly); those messages are
+    printed, not counted as the round trip's."""
+    seen, last_change, deadline = app_messages(), time.monotonic(), time.monotonic() + timeout
+    start = len(seen)
+    while time.monotonic() - last_change < quiet and time.monotonic() < deadline:
+        time.sleep(3)
+        now = app_messages()
+        if len(now) != len(seen):
+            seen, last_change = now, time.monotonic()
+    if len(seen) > start:
+        print(f"{label}: messages while settling: {seen[start:]}")
+    return seen
+
+
 def alert_round_trip(label: str) -> None:
     """Stop the app: exactly one alert within the ping timeout + 30 s, on the dashboard; start: one recovery."""
-    before = app_messages()
+    before = settle(label)
     app("stop")
     stopped = time.monotonic()
     assert wait_for(lambda: len(app_messages()) > len(before), timeout=ALERT_WITHIN + 60, interval=2), (
@@ -270,7 +287,10 @@ def test_no_journal_line_lost_or_duplicated():
     run = json.loads(MARKERS.read_text())
     prefix = f"qs-stack-marker-{run['id']}-"
     logged = on(HOST).check_output(f"journalctl -t qs-stack-marker -o cat --no-pager | grep -c {prefix} || true")
-    assert int(logged) == run["n"], f"the host's journal holds {logged} of {run['n']} markers"
+    persistent = on(HOST).run("ls /var/log/journal/*/system.journal").rc == 0
+    if persistent:  # a volatile journal forgets the lines before the reboot; then only the backend's count is checked
+        assert int(logged) == run["n"], f"the host's journal holds {logged} of {run['n']} markers"
+    print(f"markers: {run['n']} logged, {logged} in the host's journal (persistent: {persistent})")
 
     query = f"SELECT message, count(*) FROM journal WHERE message LIKE '{prefix}%' GROUP BY message"  # noqa: S608
 
@@ -284,15 +304,27 @@ def test_no_journal_line_lost_or_duplicated():
 
 
 def test_secrets_leak_nowhere():
+    """Each secret (canaries, every host's token) nowhere but its credential file and the container's mount."""
     found = secrets()
     for name, units in UNITS.items():
         host = on(name)
+        places = {
+            # cat -v: export writes multi-line fields in binary (a length prefix that need not be UTF-8)
+            "the journal": host.run("journalctl --no-pager -o export | cat -v").stdout,
+            "process command lines": host.run("ps -eo args").stdout,
+        }
         for unit in units:
+            svc = service(unit)
+            places[f"podman inspect {svc.container}"] = svc.run(host, f"podman inspect {svc.container}").stdout
+            places[f"systemctl --user show {unit}"] = svc.run(host, f"systemctl --user show {unit}").stdout
+            places[f"the environment of {svc.container}"] = svc.run(host, f"podman exec {svc.container} env").stdout
+        for place, text in places.items():
+            assert text, f"{name}: {place}: nothing read, the check would prove nothing"
             for label, secret in found.items():
-                try:
-                    service(unit).assert_no_secret(host, secret)
-                except AssertionError as exc:
-                    raise AssertionError(f"{label} on {name} ({unit}): {exc}") from None
+                assert secret not in text, f"{label} leaked into {place} on {name}"
+        patterns = " ".join(f"-e {secret}" for secret in found.values())
+        environ = host.run(f"grep -l -F {patterns} /proc/[0-9]*/environ")
+        assert environ.stdout == "", f"a secret is in process environments on {name}: {environ.stdout}"
 
 
 def test_converge_again_changes_nothing_and_shows_no_secret():
