@@ -532,8 +532,10 @@ class Pipelines:
         cached = self.sd_cache.get(url)
         if cached and time.monotonic() - cached[0] < refresh:
             return cached[1]
+        tls = block.block("tls_config") or {}
+        context = tls_context(url, tls.get("ca_file"), bool(tls.get("insecure_skip_verify", False)))
         try:
-            with urllib.request.urlopen(url, timeout=10, context=tls_context(url)) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=10, context=context) as response:  # noqa: S310
                 groups = json.loads(response.read())
         except (OSError, ValueError) as exc:
             log(f"{block.component}: {url}: {exc}")

@@ -18,6 +18,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shlex
 import ssl
 import subprocess
 import sys
@@ -110,7 +111,7 @@ def log_markers(count: int = 3) -> None:
 
 def session() -> tuple[urllib.request.OpenerDirector, str]:
     """A logged-in web session of the admin (the local login form with its CSRF token)."""
-    base = f"https://{on(BACKEND).ansible.get_variables()['ansible_host']}:8443"
+    base = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
     context = ssl.create_default_context(cadata=on(BACKEND).file(CA).content_string)
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), urllib.request.HTTPSHandler(context=context)
@@ -219,7 +220,7 @@ def test_each_monitored_host_has_its_own_token_hashed_on_the_backend():
 def test_clients_trust_the_backends_ca_and_nothing_else():
     host = on(HOST)
     config = host.file(f"/home/{USER}/.config/stats-collector/config.alloy").content_string
-    backend_url = f"https://{on(BACKEND).ansible.get_variables()['ansible_host']}:8443"
+    backend_url = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
     assert f'url = "{backend_url}/api/v1/write"' in config
     assert f'url = "{backend_url}/loki/api/v1/push"' in config
     assert config.count('ca_file = "/etc/alloy/ca.pem"') == 2
@@ -231,7 +232,7 @@ def test_clients_trust_the_backends_ca_and_nothing_else():
         f"try: u.urlopen('{backend_url}/healthz', timeout=10); print('accepted')\n"
         "except Exception as exc: print(type(exc).__name__, exc)"
     )
-    out = host.run(f"python3 -c {json.dumps(probe)}")
+    out = host.run(f"python3 -c {shlex.quote(probe)}")
     assert "CERTIFICATE_VERIFY_FAILED" in out.stdout, out.stdout + out.stderr
     # the backend host's own collector also writes to its Prometheus on the loopback, without the password
     own = on(BACKEND).file(f"/home/{USER}/.config/stats-collector/config.alloy").content_string
@@ -338,7 +339,7 @@ def test_converge_again_changes_nothing_and_shows_no_secret():
 def test_every_dashboard_query_returns_data():
     """Every panel's PromQL of the hosts, containers, OneFS and backend dashboards on the deployed Prometheus."""
     key = f"/var/lib/quadstats/hosts/{BACKEND}/ssh/id_ed25519"
-    address = on(BACKEND).ansible.get_variables()["ansible_host"]
+    address = RUNNER.get_variables(BACKEND)["ansible_host"]
     ca = EPHEMERAL / "backend-ca.pem"
     ca.write_text(on(BACKEND).file(CA).content_string)
     tunnel = subprocess.Popen(
