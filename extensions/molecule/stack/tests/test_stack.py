@@ -353,10 +353,17 @@ def test_every_dashboard_query_returns_data():
         assert wait_for(lambda: _up(api), timeout=60), "Prometheus not reachable through the tunnel"
         problems, checked = dashboards.evaluate(api, window=600)
         print("\n".join(checked))
+        problems = [p for p in problems if not any(p.startswith(panel) for panel in NOT_ON_THESE_HOSTS)]
         assert not problems, "\n".join(problems)
     finally:
         tunnel.terminate()
         os.environ.pop("SSL_CERT_FILE", None)
+
+
+# Panels that cannot have data on the test hosts, with the reason.
+NOT_ON_THESE_HOSTS = {
+    "quadstats / Containers / Memory working set": "no cgroup controllers inside the nspawn targets (docs/testing.md)",
+}
 
 
 def _up(api) -> bool:
