@@ -13,7 +13,7 @@ in ``/loki/api/v1/push``: ``{"streams": [{"labels": ..., "entries": [[ns, line],
 backend's own message definitions. ``GET /sd`` answers ``--sd-targets`` (Prometheus HTTP SD JSON).
 It stops by itself after ``--lifetime`` seconds (default 1800) or on SIGTERM; ``stop`` sends that and
 waits. With ``--tls`` it serves HTTPS with a throw-away certificate (``harness.certs``) made at start in a
-private temporary directory.
+private temporary directory; ``--ca-out FILE`` copies that test CA's certificate there for clients to trust.
 
 Python standard library plus ``cryptography`` (an ansible-core dependency) for ``--tls`` and
 python-snappy + protobuf (the backend's dependencies, in the venv) for protobuf bodies.
@@ -147,6 +147,8 @@ def serve(args: argparse.Namespace, ready_fd: int | None) -> None:
             from harness.certs import make_test_ca, server_names  # noqa: PLC0415 - only --tls needs cryptography
 
             tls = make_test_ca(tmp, **server_names(args.address))
+            if args.ca_out:
+                Path(args.ca_out).write_bytes(Path(tls["ca"]).read_bytes())
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(tls["cert"], tls["key"])
             server.socket = context.wrap_socket(server.socket, server_side=True)
@@ -251,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("start", help="start a receiver daemon and wait until it listens")
     add_listen_arguments(st)
-    st.add_argument("--tls", action="store_true", help="HTTPS with a throw-away self-signed certificate")
+    st.add_argument("--tls", action="store_true", help="HTTPS with a throw-away test CA's certificate")
+    st.add_argument("--ca-out", default="", help="with --tls: write the test CA's certificate to this file")
     st.add_argument("--log", required=True, help="JSON lines file, one per request")
     st.add_argument("--pidfile", required=True)
     st.add_argument("--sd-targets", default="[]", help="JSON answered at GET /sd (Prometheus HTTP SD)")

@@ -35,6 +35,8 @@ TARGET_PACKAGES: tuple[str, ...] = (
     "procps",
     # podman_host installs it on real hosts (become_user without pipelining); test targets have no mirror.
     "acl",
+    # netavark's firewall for rootless bridge networks (quadlet .network, the backend role); podman_host installs it.
+    "nftables",
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A local HTTPS stand-in of the Telegram Bot API's ``sendMessage`` that records requests.
 
-``TelegramStandIn().start()`` listens on ``https://127.0.0.1:<port>`` with a certificate from a
+``TelegramStandIn().start()`` listens on ``https://127.0.0.1:<port>`` (or ``host``/``port``) with a certificate from a
 fresh test CA (``harness.certs``; ``ca_file`` for the client to trust). Every ``POST /bot<token>/sendMessage`` is
 recorded (``requests``: path, JSON body, the answer given); answers follow ``script([...])`` in order, then ``ok``:
 
@@ -13,6 +13,7 @@ recorded (``requests``: path, JSON body, the answer given); answers follow ``scr
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import tempfile
 import threading
@@ -24,9 +25,11 @@ from harness.certs import make_test_ca
 
 
 class TelegramStandIn:
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, record: Path | None = None) -> None:
+        """``host``/``port``: where to listen; ``record``: also append each request as a JSON line (0600)."""
+        self.host, self.port, self.record = host, port, record
         self.dir = Path(tempfile.mkdtemp(prefix="qs-backend-telegram-"))
-        tls = make_test_ca(self.dir, hostnames=(), ips=("127.0.0.1",), ca_name="telegram stand-in test CA")
+        tls = make_test_ca(self.dir, hostnames=(), ips=(host,), ca_name="telegram stand-in test CA")
         self.ca_file, self._cert, self._key = Path(tls["ca"]), tls["cert"], tls["key"]
         self.requests: list[dict] = []
         self._script: list[str] = []
@@ -43,7 +46,7 @@ class TelegramStandIn:
 
     @property
     def base_url(self) -> str:
-        return f"https://127.0.0.1:{self._server.server_address[1]}"
+        return f"https://{self.host}:{self._server.server_address[1]}"
 
     def start(self) -> TelegramStandIn:
         standin = self
@@ -60,15 +63,20 @@ class TelegramStandIn:
                 except ValueError:
                     body = None
                 answer = standin._next_answer()
+                request = {
+                    "path": self.path,
+                    "json": body,
+                    "content_type": self.headers.get("Content-Type"),
+                    "answer": answer,
+                }
                 with standin._lock:
-                    standin.requests.append(
-                        {
-                            "path": self.path,
-                            "json": body,
-                            "content_type": self.headers.get("Content-Type"),
-                            "answer": answer,
-                        }
-                    )
+                    standin.requests.append(request)
+                    if standin.record is not None:
+                        # the bot token is in the path: the record keeps the message only
+                        line = {"time": time.time(), "json": body, "answer": answer}
+                        fd = os.open(standin.record, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+                        with os.fdopen(fd, "a") as out:
+                            out.write(json.dumps(line) + "\n")
                 if answer.startswith("hang:"):
                     time.sleep(float(answer.split(":", 1)[1]))
                     return
@@ -92,7 +100,7 @@ class TelegramStandIn:
                 self.end_headers()
                 self.wfile.write(out)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         self._server.daemon_threads = True
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self._cert, self._key)

@@ -20,8 +20,16 @@ if TYPE_CHECKING:
 STANDIN_IMAGE = "localhost/qs-alloy-standin:test"
 PROGRAM = Path(__file__).resolve().parent / "standin.py"
 WIRE_PROTO = Path(__file__).resolve().parents[3] / "services" / "backend" / "ingest" / "proto.py"
-# Debian trixie packages only: protobuf + snappy bodies, the journal reader, the text-format parser.
-PACKAGES = ("python3", "python3-protobuf", "python3-snappy", "python3-systemd", "python3-prometheus-client")
+# Debian trixie packages only: protobuf + snappy bodies, the journal reader, the text-format parser, and the system
+# CAs a destination without tls_config.ca_file is verified against (as in Alloy's image).
+PACKAGES = (
+    "python3",
+    "python3-protobuf",
+    "python3-snappy",
+    "python3-systemd",
+    "python3-prometheus-client",
+    "ca-certificates",
+)
 # Alloy's image runs /bin/alloy; the stand-in is a Python file (no shebang), so python3 runs it.
 ENTRYPOINT = ("/usr/bin/python3", "/usr/bin/alloy")
 CMD = ("run", "/etc/alloy/config.alloy", "--storage.path=/var/lib/alloy/data")

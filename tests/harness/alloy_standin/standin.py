@@ -10,7 +10,8 @@ components the role uses, speaking the real wire protocols:
 * ``prometheus.exporter.unix``: a few node_exporter series read from the mounted ``procfs_path`` and
   ``rootfs_path`` (``node_filesystem_size_bytes`` / ``node_filesystem_avail_bytes`` {device, fstype,
   mountpoint}, ``node_load1/5/15``, ``node_memory_MemTotal_bytes`` / ``MemAvailable_bytes``,
-  ``node_cpu_seconds_total`` {cpu, mode}), served as a Prometheus text page on Alloy's component path
+  ``node_cpu_seconds_total`` {cpu, mode}, ``node_boot_time_seconds``), served as a Prometheus text page on
+  Alloy's component path
   ``/api/v0/component/prometheus.exporter.unix.<label>/metrics``; nothing else of node_exporter.
 * ``discovery.relabel`` / ``loki.relabel`` rules (actions replace, keep, drop), ``discovery.http``
   (Prometheus HTTP SD JSON) and literal target lists.
@@ -25,9 +26,9 @@ components the role uses, speaking the real wire protocols:
   after a restart).
 * ``loki.write``: Loki push (``logproto.PushRequest``, protobuf, snappy block), basic auth, retries as above.
 
-Secrets: ``basic_auth`` ``password_file`` re-read per request and trimmed, as Alloy does. TLS: a
-``tls_config { ca_file }`` is verified against; WITHOUT one the stand-in does NOT verify the server (the
-real Alloy verifies against its image's system CAs; the test receiver's certificate is self-signed).
+Secrets: ``basic_auth`` ``password_file`` re-read per request and trimmed, as Alloy does. TLS, as Alloy: the
+server certificate is verified against ``tls_config { ca_file }`` when given, else against the image's system
+CAs (Debian's ca-certificates); only ``insecure_skip_verify = true`` turns verification off.
 The protobuf messages come from the backend's own definitions (``services/backend/ingest/proto.py``, put
 into the image unchanged), not from a second copy of the schema.
 
@@ -346,6 +347,8 @@ def node_samples(procfs: str, rootfs: str) -> list[tuple[str, dict[str, str], fl
     with open(os.path.join(procfs, "stat")) as fh:
         for line in fh:
             fields = line.split()
+            if fields and fields[0] == "btime":
+                out.append(("node_boot_time_seconds", {}, float(fields[1])))
             if fields and re.fullmatch(r"cpu\d+", fields[0]):
                 for mode, ticks in zip(CPU_MODES, fields[1:], strict=False):
                     out.append(("node_cpu_seconds_total", {"cpu": fields[0][3:], "mode": mode}, int(ticks) / USER_HZ))
@@ -408,11 +411,13 @@ def push_request(entries: list[tuple[dict[str, str], int, str]]) -> bytes:
 
 
 def tls_context(url: str, ca_file: str | None = None, insecure: bool = False) -> ssl.SSLContext | None:
+    """As Alloy: verified against ``tls_config.ca_file`` when given, else the image's system CAs; never
+    unverified unless the config says ``insecure_skip_verify = true``."""
     if not url.startswith("https://"):
         return None
-    if ca_file and not insecure:
-        return ssl.create_default_context(cafile=ca_file)
-    return ssl._create_unverified_context()  # noqa: S323 - no tls_config: see the module docstring
+    if insecure:
+        return ssl._create_unverified_context()  # noqa: S323 - the config asked for it explicitly
+    return ssl.create_default_context(cafile=ca_file or None)
 
 
 class Sender:
@@ -424,8 +429,8 @@ class Sender:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{endpoint['component']}: url {url!r} is not http(s)")
         self.context = tls_context(url, endpoint["ca_file"], endpoint["insecure_skip_verify"])
-        if url.startswith("https://") and not endpoint["ca_file"]:
-            log(f"{endpoint['component']}: NOT verifying the TLS certificate of {url} (no tls_config.ca_file)")
+        if url.startswith("https://") and endpoint["insecure_skip_verify"]:
+            log(f"{endpoint['component']}: NOT verifying the TLS certificate of {url} (insecure_skip_verify)")
 
     def headers(self, extra: dict[str, str]) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "X-Quadstats-Standin": "1", "X-Quadstats-Standin-Starts": str(self.starts)}
@@ -527,8 +532,10 @@ class Pipelines:
         cached = self.sd_cache.get(url)
         if cached and time.monotonic() - cached[0] < refresh:
             return cached[1]
+        tls = block.block("tls_config") or {}
+        context = tls_context(url, tls.get("ca_file"), bool(tls.get("insecure_skip_verify", False)))
         try:
-            with urllib.request.urlopen(url, timeout=10, context=tls_context(url)) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=10, context=context) as response:  # noqa: S310
                 groups = json.loads(response.read())
         except (OSError, ValueError) as exc:
             log(f"{block.component}: {url}: {exc}")

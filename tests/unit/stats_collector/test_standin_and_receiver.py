@@ -53,6 +53,7 @@ EXPECTED = {
     ],
     "local_auth": [
         ("prometheus.remote_write.default", "https://backend.example.net/api/v1/write", "collector", LOCAL_FILE),
+        ("prometheus.remote_write.default", "https://127.0.0.1:9090/api/v1/write", None, None),
         ("loki.write.default", "https://backend.example.net/loki/api/v1/push", "collector", LOCAL_FILE),
     ],
 }
@@ -63,7 +64,9 @@ def test_standin_finds_what_alloy_would_use(case: str) -> None:
     config = (HERE / "golden" / case / "config.alloy").read_text()
     found = [(e["component"], e["url"], e["username"], e["password_file"]) for e in load_standin().endpoints(config)]
     assert found == EXPECTED[case]
-    assert all(e["ca_file"] is None for e in load_standin().endpoints(config)), "the role renders no tls_config"
+    # the role renders tls_config only with stats_collector_ca_cert (local_auth: site.yml's backend CA)
+    expected_ca = "/etc/alloy/ca.pem" if case == "local_auth" else None
+    assert all(e["ca_file"] == expected_ca for e in load_standin().endpoints(config))
 
 
 def test_standin_ignores_comments_and_braces_in_strings() -> None:
@@ -174,3 +177,42 @@ def test_node_samples_are_the_machines_own_figures() -> None:
     cpus = {labels["cpu"] for name, labels, _v in samples if name == "node_cpu_seconds_total"}
     assert len(cpus) == os.cpu_count()
     assert {name for name, _labels, _v in samples} >= {"node_load1", "node_load5", "node_load15"}
+
+
+def test_standin_verifies_tls_with_the_given_ca_or_the_system_cas(tmp_path) -> None:
+    """As Alloy: tls_config.ca_file when given, else the system CAs; a server of an unknown CA is refused."""
+    import ssl  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+
+    from harness.certs import make_test_ca  # noqa: PLC0415
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    tls = make_test_ca(tmp_path, hostnames=(), ips=("127.0.0.1",))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls["cert"], tls["key"])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    standin = load_standin()
+    standin.MAX_RETRIES = 0
+    url = f"https://127.0.0.1:{server.server_address[1]}/api/v1/write"
+    endpoint = {"component": "prometheus.remote_write.t", "url": url, "username": None, "password_file": None}
+    try:
+        trusted = standin.Sender({**endpoint, "ca_file": tls["ca"], "insecure_skip_verify": False}, 1, {})
+        assert trusted.send(b"x", {})
+        stats: dict = {}
+        untrusted = standin.Sender({**endpoint, "ca_file": None, "insecure_skip_verify": False}, 1, stats)
+        assert not untrusted.send(b"x", {})
+        assert "CERTIFICATE_VERIFY_FAILED" in str(stats["last_status"])
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -56,6 +56,11 @@ GOLDEN_CASES = {
         "stats_collector_local_logs_url": "https://backend.example.net/loki/api/v1/push",
         "stats_collector_local_username": "collector",
         "stats_collector_local_password": CANARY,
+        # What playbooks/site.yml passes from the backend's facts: its private CA.
+        "stats_collector_ca_cert": "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n",
+        # ... and on the backend host its own Prometheus, reached on the loopback (no password sent there).
+        "stats_collector_local_extra_metrics_urls": ["https://127.0.0.1:9090/api/v1/write"],
+        "stats_collector_host_loopback_ports": [9090],
     },
     # What playbooks/site.yml passes on a host with both exporters (ports unsorted and repeated on purpose).
     "local_exporters": {
@@ -68,6 +73,13 @@ GOLDEN_CASES = {
 
 # (case vars, the message must contain each of these)
 ERROR_CASES = {
+    "extra_metrics_url_not_http": (
+        {
+            "stats_collector_local_metrics_url": "https://backend.example.net/api/v1/write",
+            "stats_collector_local_extra_metrics_urls": ["127.0.0.1:9090/api/v1/write"],
+        },
+        ["stats_collector_local_extra_metrics_urls: 127.0.0.1:9090/api/v1/write must be http:// or https://"],
+    ),
     "cloud_instance_url": (
         {**CLOUD, "cloud_instance": f"https://{STACK}/api/prom", "cloud_api_token": CANARY},
         [

@@ -308,6 +308,8 @@ def local_mode_vars():
                 "stats_collector_local_logs_url": f"{state['url']}/loki/api/v1/push",
                 "stats_collector_local_username": "collector",
                 "stats_collector_local_password": token,
+                # the backend's test CA (the stand-in verifies TLS as Alloy does)
+                "stats_collector_ca_cert": Path(state["ca"]).read_text(),
             }
         )
     )
