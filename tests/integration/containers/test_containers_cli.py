@@ -78,9 +78,12 @@ def test_the_podman_command_is_the_engine_when_no_socket_answers(podman, no_sock
         assert entry["state"] == "running"
         assert entry["pid"] == podman.inspect(name)["State"]["Pid"]
         assert isinstance(entry["started_at"], int)
-    # A busy loop on a 2-core machine that other jobs may share: well above idle, not a full core.
-    assert by_name[podman.names["busy"]]["rates"]["cpu_percent"] > 10
-    assert by_name[podman.names["idle"]]["rates"]["cpu_percent"] < 5
+    # A busy loop on a 2-core machine that other jobs (and a second pytest worker) share: it may get little of a
+    # core, but clearly more than the idle container, which gets none.
+    busy = by_name[podman.names["busy"]]["rates"]["cpu_percent"]
+    idle = by_name[podman.names["idle"]]["rates"]["cpu_percent"]
+    assert busy > 2, busy
+    assert idle < 1, idle
     with pytest.raises(UnknownContainer, match="qsct-no-such-container") as info:
         sampler.collect(["qsct-no-such-container"])
     assert info.value.kind == "not_found"
