@@ -103,7 +103,7 @@ def main():
                     "cluster_degraded": degraded,
                 }
             )
-    document = {"_about": __doc__.split("\n\n")[0], "cases": cases(), "expected": recorded}
+    document = {"_about": __doc__.split("\n\n", maxsplit=1)[0], "cases": cases(), "expected": recorded}
     # No sort_keys: the order of a value's members orders its samples.
     GOLDEN.write_bytes(gzip.compress(json.dumps(document).encode(), mtime=0))
 

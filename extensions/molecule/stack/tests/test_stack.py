@@ -103,7 +103,7 @@ def secrets() -> dict[str, str]:
 def log_markers(count: int = 3) -> None:
     """Log marker lines on the monitored host and remember them (the journal test counts them at the end)."""
     run = json.loads(MARKERS.read_text()) if MARKERS.exists() else {"id": uuid.uuid4().hex[:12], "n": 0}
-    for _ in range(count):
+    for _marker in range(count):
         run["n"] += 1
         on(HOST).run_expect([0], f"logger -t qs-stack-marker qs-stack-marker-{run['id']}-{run['n']}")
     MARKERS.write_text(json.dumps(run))
