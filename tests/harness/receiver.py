@@ -41,6 +41,8 @@ from pathlib import Path
 if not __package__:  # run as `python tests/harness/receiver.py`: make `harness` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.procs import pid_alive
+
 RECORDED_HEADERS = (
     "user-agent",
     "content-type",
@@ -179,6 +181,17 @@ def live_pid(pidfile: Path) -> int | None:
     return pid if "receiver" in cmdline else None
 
 
+def stop_daemon(pid: int, what: str, timeout: float = 30) -> None:
+    """SIGTERM a daemon ``fork_daemon`` started and wait until it is gone; SIGKILL after ``timeout``."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    print(f"{what} {pid} stopped")
+
+
 def fork_daemon(work: Callable[[int], None], log_path: Path | None = None) -> tuple[int, bytes]:
     """Run ``work(ready_fd)`` in a detached child (new session; stdin /dev/null, stdout and stderr to
     ``log_path`` or /dev/null). Returns the child's pid and what it wrote to ``ready_fd`` before closing
@@ -236,15 +249,8 @@ def stop(args: argparse.Namespace) -> int:
         pidfile.unlink(missing_ok=True)
         print("no receiver running")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    for _attempt in range(100):
-        if live_pid(pidfile) != pid or not Path(f"/proc/{pid}").exists():
-            break
-        time.sleep(0.1)
-    else:
-        os.kill(pid, signal.SIGKILL)
+    stop_daemon(pid, "receiver", timeout=10)
     pidfile.unlink(missing_ok=True)
-    print(f"receiver {pid} stopped")
     return 0
 
 

@@ -25,7 +25,6 @@ import secrets
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 
 if not __package__:  # run as `python tests/harness/stack_servers.py`: make `harness` importable
@@ -33,7 +32,7 @@ if not __package__:  # run as `python tests/harness/stack_servers.py`: make `har
 
 from harness.daemon import secret_file
 from harness.onefs_simulator.server import OneFSSimulator
-from harness.receiver import check_listen_address, fork_daemon
+from harness.receiver import check_listen_address, fork_daemon, stop_daemon
 from harness.telegram_standin import TelegramStandIn
 
 CLUSTER = "democluster"
@@ -119,11 +118,7 @@ def stop(args: argparse.Namespace) -> int:
     if pid is None:
         print("no stack servers running")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    print(f"stack servers {pid} stopped")
+    stop_daemon(pid, "stack servers", timeout=30)
     return 0
 
 

@@ -24,7 +24,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 if not __package__:  # run as `python tests/harness/target_backend.py`: make `harness` importable
@@ -33,7 +32,7 @@ if not __package__:  # run as `python tests/harness/target_backend.py`: make `ha
 from harness.backend_service import wait_healthy
 from harness.certs import make_test_ca, server_names
 from harness.daemon import REPO, SERVICES, DaemonProcess, secret_file
-from harness.receiver import add_listen_arguments, check_listen_address, fork_daemon
+from harness.receiver import add_listen_arguments, check_listen_address, fork_daemon, stop_daemon
 
 BACKEND = SERVICES + "backend"
 DBNAME = "target_backend"
@@ -147,11 +146,7 @@ def stop(args: argparse.Namespace) -> int:
     if pid is None:
         print("no target backend running")
         return 0
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 90
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    print(f"target backend {pid} stopped")
+    stop_daemon(pid, "target backend", timeout=90)
     return 0
 
 
