@@ -181,6 +181,34 @@ def live_pid(pidfile: Path) -> int | None:
     return pid if "receiver" in cmdline else None
 
 
+def state_daemon_pid(directory: Path, key: str, marker: str) -> int | None:
+    """The pid under ``key`` in ``directory``'s state.json when that process runs ``marker``'s code, else None."""
+    try:
+        pid = json.loads((directory / "state.json").read_text())[key]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except (OSError, ValueError, KeyError):
+        return None
+    return pid if marker in cmdline else None
+
+
+def start_state_daemon(
+    directory: Path, work: Callable[[int], None], running: int | None, log_name: str, what: str
+) -> int:
+    """Start ``work`` with ``fork_daemon`` in a private ``directory`` (0700) unless ``running``; print its state."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    if running:
+        print((directory / "state.json").read_text())
+        return 0
+    log = directory / log_name
+    _child, state = fork_daemon(work, log)
+    if not state:
+        print(f"{what} did not start:\n{log.read_text()[-3000:] if log.exists() else ''}", file=sys.stderr)
+        return 1
+    print(state.decode())
+    return 0
+
+
 def stop_daemon(pid: int, what: str, timeout: float = 30) -> None:
     """SIGTERM a daemon ``fork_daemon`` started and wait until it is gone; SIGKILL after ``timeout``."""
     os.kill(pid, signal.SIGTERM)

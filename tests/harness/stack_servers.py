@@ -32,7 +32,7 @@ if not __package__:  # run as `python tests/harness/stack_servers.py`: make `har
 
 from harness.daemon import secret_file
 from harness.onefs_simulator.server import OneFSSimulator
-from harness.receiver import check_listen_address, fork_daemon, stop_daemon
+from harness.receiver import check_listen_address, start_state_daemon, state_daemon_pid, stop_daemon
 from harness.telegram_standin import TelegramStandIn
 
 CLUSTER = "democluster"
@@ -89,28 +89,14 @@ def serve(args: argparse.Namespace, ready_fd: int) -> None:
 
 
 def live_pid(directory: Path) -> int | None:
-    try:
-        pid = json.loads((directory / "state.json").read_text())["pid"]
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, KeyError):
-        return None
-    return pid if "stack_servers" in cmdline else None
+    return state_daemon_pid(directory, "pid", "stack_servers")
 
 
 def start(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    if live_pid(directory):
-        print((directory / "state.json").read_text())
-        return 0
-    _child, state = fork_daemon(lambda ready_fd: serve(args, ready_fd), directory / "servers.log")
-    if not state:
-        log = directory / "servers.log"
-        print(f"stack servers did not start:\n{log.read_text()[-3000:] if log.exists() else ''}", file=sys.stderr)
-        return 1
-    print(state.decode())
-    return 0
+    return start_state_daemon(
+        directory, lambda ready_fd: serve(args, ready_fd), live_pid(directory), "servers.log", "stack servers"
+    )
 
 
 def stop(args: argparse.Namespace) -> int:

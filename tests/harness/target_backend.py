@@ -32,7 +32,13 @@ if not __package__:  # run as `python tests/harness/target_backend.py`: make `ha
 from harness.backend_service import wait_healthy
 from harness.certs import make_test_ca, server_names
 from harness.daemon import REPO, SERVICES, DaemonProcess, secret_file
-from harness.receiver import add_listen_arguments, check_listen_address, fork_daemon, stop_daemon
+from harness.receiver import (
+    add_listen_arguments,
+    check_listen_address,
+    start_state_daemon,
+    state_daemon_pid,
+    stop_daemon,
+)
 
 BACKEND = SERVICES + "backend"
 DBNAME = "target_backend"
@@ -117,27 +123,17 @@ def supervise(args: argparse.Namespace, ready_fd: int) -> None:
 
 def start(args: argparse.Namespace) -> int:
     directory = Path(args.dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    if live_supervisor(directory):
-        print((directory / "state.json").read_text())
-        return 0
-    _child, state = fork_daemon(lambda ready_fd: supervise(args, ready_fd), directory / "supervisor.log")
-    if not state:
-        log = directory / "supervisor.log"
-        print(f"target backend did not start:\n{log.read_text()[-3000:] if log.exists() else ''}", file=sys.stderr)
-        return 1
-    print(state.decode())
-    return 0
+    return start_state_daemon(
+        directory,
+        lambda ready_fd: supervise(args, ready_fd),
+        live_supervisor(directory),
+        "supervisor.log",
+        "target backend",
+    )
 
 
 def live_supervisor(directory: Path) -> int | None:
-    try:
-        pid = json.loads((directory / "state.json").read_text())["supervisor_pid"]
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-    except (OSError, ValueError, KeyError):
-        return None
-    return pid if "target_backend" in cmdline else None
+    return state_daemon_pid(directory, "supervisor_pid", "target_backend")
 
 
 def stop(args: argparse.Namespace) -> int:
