@@ -569,7 +569,8 @@ class Pipelines:
         for name, sample_labels, value in scraped:
             merged = {}
             for key, val in sample_labels.items():
-                merged[f"exported_{key}" if key in labels else key] = val
+                if val:  # an empty value is no label: Alloy's scrape drops it (remote write forbids empty values)
+                    merged[f"exported_{key}" if key in labels else key] = val
             series.append(({**merged, **labels, "__name__": name}, value, now_ms))
         for name, value in (("up", up), ("scrape_duration_seconds", took), ("scrape_samples_scraped", len(scraped))):
             series.append(({**labels, "__name__": name}, float(value), now_ms))

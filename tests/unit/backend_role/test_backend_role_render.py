@@ -192,7 +192,13 @@ def test_telegram_prometheus_and_merged_settings(rendered: Path) -> None:
     assert manager["static_configs"] == [{"targets": ["10.90.1.11:8443"]}] and manager["scheme"] == "https"
     assert manager["tls_config"]["server_name"] == "backend.example.com"
     assert manager["authorization"]["credentials_file"] == f"{SECRETS}/backend-prometheus-token"
-    assert config["scrape_configs"][0]["job_name"] == "exporters"
+    # the role's own job first (the backend's /metrics, the alertmanager's address and TLS), then the user's
+    own, *users = config["scrape_configs"]
+    assert own == {
+        "job_name": "quadstats-backend", "scheme": "https", "tls_config": manager["tls_config"],
+        "static_configs": [{"targets": ["10.90.1.11:8443"]}],
+    }  # fmt: skip
+    assert [job["job_name"] for job in users] == ["exporters"]
     rules = yaml.safe_load(texts["alert-rules.yml"])
     names = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
     assert names == [

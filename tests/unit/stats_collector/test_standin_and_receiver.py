@@ -216,3 +216,37 @@ def test_standin_verifies_tls_with_the_given_ca_or_the_system_cas(tmp_path) -> N
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_scrape_drops_empty_label_values_and_renames_clashing_ones() -> None:
+    """As Alloy's scrape: a label with an empty value is no label (remote write forbids empty values, and a real
+    Prometheus refuses the batch), a label the target sets too becomes exported_<name>."""
+    import threading  # noqa: PLC0415
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+
+    body = b'isilon_quota_usage_bytes{cluster="c1",linked="",path="/ifs/data"} 42\n'
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    standin = load_standin()
+    scraper = type("Scraper", (), {"stats": {"scrape": {}}})()
+    target = {"__address__": f"127.0.0.1:{server.server_address[1]}", "cluster": "from-sd"}
+    try:
+        series = standin.Pipelines.scrape_target(scraper, "prometheus.scrape.onefs", target, 1000)
+    finally:
+        server.shutdown()
+    labels = next(labels for labels, _value, _ms in series if labels["__name__"] == "isilon_quota_usage_bytes")
+    assert labels == {
+        "__name__": "isilon_quota_usage_bytes", "exported_cluster": "c1", "path": "/ifs/data", "cluster": "from-sd",
+        "instance": target["__address__"], "job": "prometheus.scrape.onefs",
+    }  # fmt: skip
