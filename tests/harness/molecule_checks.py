@@ -58,6 +58,17 @@ def playbook(name: str, *extra: str) -> str:
     return output
 
 
+def changed_tasks(output: str) -> list[str]:
+    """``host: task`` for each task a playbook's output reports changed (what an idempotence failure names)."""
+    found, task = [], ""
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK [") : line.rfind("]")]
+        elif line.startswith("changed: ["):
+            found.append(f"{line[len('changed: [') : line.index(']')]}: {task}")
+    return found
+
+
 def reboot(host) -> None:
     """Stop and boot the harness host again (state kept); returns once it is ready."""
     subprocess.run(

@@ -50,7 +50,7 @@ def cache_key(packages: Sequence[str], version: str, extra: str = "") -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -134,7 +134,7 @@ def cached_tree(
     kind_dir = CACHE_ROOT / kind
     key = cache_key(packages, version, extra_key)
     final = kind_dir / key
-    with _locked(kind_dir / f".{key}.lock"):
+    with file_lock(kind_dir / f".{key}.lock"):
         if rebuild and final.exists():
             shutil.rmtree(final)
         if (final / STAMP).exists():

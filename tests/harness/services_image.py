@@ -45,7 +45,7 @@ from harness.images import (
     local_podman,
     machine_podman_env,
 )
-from harness.rootfs import log, timed
+from harness.rootfs import CACHE_ROOT, file_lock, log, timed
 
 if TYPE_CHECKING:
     from harness.target_host import TargetHost
@@ -150,17 +150,20 @@ def build_services_image(
     build_args = {"BASE": base, "VERSION": collection_version(root)}
     content = inputs_hash(root, base, build_args)
     podman = local_podman(podman_argv, env)
-    if has_content(podman, ref, content):
-        log(f"image {ref}: present ({LABEL}={content})")
-        return ref
-    previous = image_id(ref, podman_argv, env)
-    argv = [*podman_argv, "build", "--pull=never", "--label", f"{LABEL}={content}", "-t", ref]
-    argv += [f"--build-arg={key}={value}" for key, value in sorted(build_args.items())]
-    argv += ["-f", str(root / CONTAINERFILE), str(root)]
-    with timed(f"image {ref}: podman build from {root}"):
-        _podman_build(argv, env)
-    if previous and previous != image_id(ref, podman_argv, env):
-        podman(["rmi", previous], None)  # the replaced build; fails harmlessly when still in use
+    # one builder per ref at a time: scenarios running side by side build the same ref (and the loser's rmi of
+    # the replaced build must not remove the image the other has just tagged)
+    with file_lock(CACHE_ROOT / "services-image" / (ref.replace("/", "_").replace(":", "_") + ".lock")):
+        if has_content(podman, ref, content):
+            log(f"image {ref}: present ({LABEL}={content})")
+            return ref
+        previous = image_id(ref, podman_argv, env)
+        argv = [*podman_argv, "build", "--pull=never", "--label", f"{LABEL}={content}", "-t", ref]
+        argv += [f"--build-arg={key}={value}" for key, value in sorted(build_args.items())]
+        argv += ["-f", str(root / CONTAINERFILE), str(root)]
+        with timed(f"image {ref}: podman build from {root}"):
+            _podman_build(argv, env)
+        if previous and previous != image_id(ref, podman_argv, env):
+            podman(["rmi", previous], None)  # the replaced build; fails harmlessly when still in use
     return ref
 
 
