@@ -340,6 +340,14 @@ def test_converge_again_changes_nothing_and_shows_no_secret():
         assert secret not in output, f"{label} in the -vvv output"
 
 
+def test_check_mode_with_diff_on_the_deployed_stack_changes_nothing():
+    output = playbook("converge.yml", "--check", "--diff")
+    assert re.search(r"qs-stack-backend\s*:.*changed=0\s", output), changed_tasks(output)
+    assert re.search(r"qs-stack-host\s*:.*changed=0\s", output), changed_tasks(output)
+    for label, secret in secrets().items():
+        assert secret not in output, f"{label} in the --check --diff output"
+
+
 def test_every_dashboard_query_returns_data():
     """Every panel's PromQL of the hosts, containers, OneFS and backend dashboards on the deployed Prometheus."""
     key = f"/var/lib/quadstats/hosts/{BACKEND}/ssh/id_ed25519"
