@@ -161,10 +161,10 @@ class OneFSSimulator:
         return self
 
     def stop(self):
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever(): it would hang on a server never started
+            self._httpd.shutdown()
             self._thread.join(timeout=5)
+        self._httpd.server_close()
         if self._tmp is not None:
             self._tmp.cleanup()
 

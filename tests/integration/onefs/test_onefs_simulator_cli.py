@@ -63,3 +63,16 @@ def test_standalone_simulator_serves_and_stops_on_sigterm():
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0
+
+
+def test_a_simulator_never_started_stops_at_once():
+    """A fixture that fails between construction and start() must still clean up, not hang in shutdown()."""
+    import threading  # noqa: PLC0415
+
+    from harness.onefs_simulator.server import OneFSSimulator  # noqa: PLC0415
+
+    sim = OneFSSimulator(seed=1, nodes=1)
+    stopper = threading.Thread(target=sim.stop, daemon=True)
+    stopper.start()
+    stopper.join(timeout=10)
+    assert not stopper.is_alive(), "stop() of a simulator never started hangs"
