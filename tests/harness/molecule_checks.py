@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import time
@@ -53,7 +54,8 @@ def playbook(name: str, *extra: str) -> str:
         timeout=900,
         check=False,
     )
-    output = result.stdout + result.stderr
+    # molecule forces colour (ANSIBLE_FORCE_COLOR): without the escapes, "host : ok=… changed=0" reads as printed
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert result.returncode == 0, output[-5000:]
     return output
 
