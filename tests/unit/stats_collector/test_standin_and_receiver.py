@@ -250,3 +250,19 @@ def test_scrape_drops_empty_label_values_and_renames_clashing_ones() -> None:
         "__name__": "isilon_quota_usage_bytes", "exported_cluster": "c1", "path": "/ifs/data", "cluster": "from-sd",
         "instance": target["__address__"], "job": "prometheus.scrape.onefs",
     }  # fmt: skip
+
+
+def test_http_sd_targets_on_the_loopback_are_named_after_this_host() -> None:
+    """A target at 127.0.0.1 without an instance label (this host's OneFS exporter) is instance <host>:<port>: the
+    backend binds the token to the host name (it strips the port) and refused these series as host 127.0.0.1
+    before; other targets and an instance label the SD gives are kept."""
+    standin, pipelines = golden_pipelines("local")
+    rules = standin.rules_of(pipelines.components["discovery.relabel.http_sd"])
+    assert standin.relabel({"__address__": "127.0.0.1:9100", "cluster": "c1"}, rules) == {
+        "__address__": "127.0.0.1:9100", "cluster": "c1", "instance": "monitor-01:9100",
+    }  # fmt: skip
+    assert standin.relabel({"__address__": "[::1]:9101"}, rules)["instance"] == "monitor-01:9101"
+    assert "instance" not in standin.relabel({"__address__": "onefs-exporter.example.net:9100"}, rules)
+    given = {"__address__": "127.0.0.1:9100", "instance": "named-by-sd"}
+    assert standin.relabel(given, rules) == given
+    assert pipelines.components["prometheus.scrape.http_sd"]["targets"] == "discovery.relabel.http_sd.output"

@@ -266,6 +266,14 @@ def test_the_backend_holds_heartbeats_disks_and_journal_of_the_monitored_host():
     log_markers()
 
 
+def test_no_collector_batch_is_refused():
+    """Every series a collector sends is for its own host: the backend refuses (403) a batch naming another, and
+    the collector drops it. The backend host's OneFS series came from 127.0.0.1 targets and were refused so."""
+    for name in UNITS:
+        refused = on(name).run("journalctl --no-pager -o cat -t stats-collector | grep -E 'batch dropped|40[0-9],'")
+        assert refused.stdout == "", f"{name}: the collector's batches were refused:\n{refused.stdout[-2000:]}"
+
+
 def test_alert_round_trip_across_a_backend_and_a_database_restart():
     """The backend and then its database restart while the alert is pending: the missing heartbeat still alerts
     exactly once and in time (the pending state lives in the database, the sending in its outbox), and the
