@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from itertools import groupby, repeat
-from operator import add, itemgetter
+from itertools import repeat
+from operator import add
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
@@ -26,12 +26,11 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client 
     PapiClient,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import samples_to_frames
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import frame_keys, samples_to_frames
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import cluster_groups
 
 log = logging.getLogger("quadstats.exporter.onefs")
 # Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
-_KEY = itemgetter(0)  # a frame's statistics key
 CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
 
 
@@ -193,7 +192,8 @@ class ClusterPoller:
         self.next_due[due_key] = nxt
 
     def _fetch(self, kind, item, keys, now):
-        """Read one unit of work; returns (duration source, {source: samples})."""
+        """Read one unit of work; returns (duration source, the frames of a group (stored already) or
+        {source: frames} to store)."""
         if kind == "group":
             return "group:" + item.name, self._collect_group(item, keys, now)
         if kind == "summary":
@@ -230,34 +230,40 @@ class ClusterPoller:
         if self._partial.pop(source, None) is not None:
             log.info("cluster %s: %s works again", self.cluster.name, source)
         self.state.record_duration(source, self.clock() - start)
-        self.state.put(fresh, self._lifetimes.__getitem__ if kind == "group" else self._lifetime)
+        if kind == "group":
+            frames = fresh
+        else:
+            self.state.put(fresh, self._lifetime)
+            frames = [f for batch in fresh.values() for f in batch]
         if kind == "quotas":
             self.state.quotas_success = (self.sampler.label(), self.wall())
         self._up()
         if self.publish is not None:
-            frames = self.sampler.expand([f for batch in fresh.values() for f in batch])
+            frames = self.sampler.expand(frames)
             if frames:
                 self.publish(self.cluster.name, frames)
         return True
 
     def _collect_group(self, group, keys, now):
-        # Deferred: list values are decoded when read (a render, a sink), not on every poll.
+        """Read the due keys of a group and store the reading as one entry per lifetime; returns its frames."""
+        # Deferred: rows are checked now, decoded when read (a render, a sink), not on every poll.
         reading = self.sampler.read_frames(keys, defer=True)
         metas = reading["metadata"]
         self.state.describe(metas)
-        fresh = {}
-        # Rows come key by key: group runs of one key (C-level), joining runs if a key comes back.
-        for name, run in groupby(reading["stats"], _KEY):
-            if name in fresh:
-                fresh[name].extend(run)
-            else:
-                fresh[name] = list(run)
+        frames = reading["stats"]
         for err in reading["errors"]:
             self.state.count_error(err["kind"])
         current = self.clock()
         intervals, due_keys, lifetimes = self._key_intervals(group, keys, metas)
-        self.key_intervals.update(zip(keys, intervals, strict=True))
-        self._lifetimes.update(lifetimes)
+        held = frame_keys(frames)  # keys without values this time keep their earlier ones until they expire
+        if len(lifetimes) == 1:  # every key of the reading lives as long (a group with one interval)
+            self.state.put_reading(frames, held, lifetimes[0])
+        else:
+            by_lifetime = {}
+            for key in held:
+                by_lifetime.setdefault(self._lifetimes[key], {})[key] = None
+            for lifetime, held_keys in by_lifetime.items():
+                self.state.put_reading(frames, held_keys, lifetime)
         next_due = self.next_due
         # As _schedule: one interval after the last due time, or from now when that has passed.
         nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
@@ -266,11 +272,11 @@ class ClusterPoller:
         else:
             for due_key, interval, nxt in zip(due_keys, intervals, nxts, strict=True):
                 next_due[due_key] = nxt if nxt > current else current + interval
-        return fresh
+        return frames
 
     def _key_intervals(self, group, keys, metas):
-        """Each key's interval in ``group``, due key and lifetime, computed again only when the keys or
-        their metadata change."""
+        """Each key's interval in ``group``, its due key and the distinct lifetimes of the keys, computed
+        again (and each key's interval and lifetime recorded) only when the keys or their metadata change."""
         cached = self._intervals.get(group.name)
         if cached is not None and cached[1] is metas and cached[0] == keys:
             return cached[2]
@@ -290,7 +296,9 @@ class ClusterPoller:
             intervals.append(interval)
         mult = self.config.expiry_multiplier
         lifetimes = {key: mult * interval for key, interval in zip(keys, intervals, strict=True)}
-        answer = (intervals, [(group.name, key) for key in keys], lifetimes)
+        self.key_intervals.update(zip(keys, intervals, strict=True))
+        self._lifetimes.update(lifetimes)
+        answer = (intervals, [(group.name, key) for key in keys], list(dict.fromkeys(lifetimes.values())))
         self._intervals[group.name] = (keys, metas, answer)
         return answer
 
