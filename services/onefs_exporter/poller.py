@@ -68,6 +68,7 @@ class ClusterPoller:
         self.cycles = 0
         self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
         self._group_due_keys = None  # [(group, its due keys)], built once
+        self._group_due = {}  # group name -> the due time every key of the group has in next_due
         self._intervals = {}  # group name -> (keys, the metadata dict they came from, _key_intervals' answer)
         self._lifetimes = _Lifetimes(self._lifetime)  # stat key -> seconds its values live (as _lifetime)
 
@@ -151,9 +152,7 @@ class ClusterPoller:
         if self._group_due_keys is None:
             self._group_due_keys = [(g, tuple((g.name, key) for key in g.keys)) for g in self.groups]
         for group, due_keys in self._group_due_keys:
-            # Each key's due time, unset ones set to now, at C level; then the keys due now.
-            dues = map(next_due.setdefault, due_keys, repeat(now))
-            keys = [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
+            keys = self._keys_due(group, due_keys, now)
             if keys:
                 entry = due_groups.get(group.name)
                 if entry is None:
@@ -173,11 +172,20 @@ class ClusterPoller:
                 self._retry_later(work[index:])
                 return
 
+    def _keys_due(self, group, due_keys, now):
+        every_key_due = self._group_due.get(group.name)
+        if every_key_due is not None:  # the keys share one due time: no look at each key
+            return list(group.keys) if every_key_due <= now else []
+        # Each key's due time, unset ones set to now, at C level; then the keys due now.
+        dues = map(self.next_due.setdefault, due_keys, repeat(now))
+        return [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
+
     def _retry_later(self, work):
         """After a cluster-level failure, everything still due is tried again after min_update_interval."""
         retry = self.clock() + self.config.min_update_interval
         for kind, item, keys in work:
             if kind == "group":
+                self._group_due.pop(item.name, None)
                 for key in keys:
                     self.next_due[(item.name, key)] = retry
             elif kind != "metadata":
@@ -264,15 +272,30 @@ class ClusterPoller:
                 by_lifetime.setdefault(self._lifetimes[key], {})[key] = None
             for lifetime, held_keys in by_lifetime.items():
                 self.state.put_reading(frames, held_keys, lifetime)
+        self._schedule_group(group, keys, intervals, due_keys, now, current, len(lifetimes) == 1)
+        return frames
+
+    def _schedule_group(self, group, keys, intervals, due_keys, now, current, one_interval):  # noqa: PLR0917
+        """As _schedule for each key read: one interval after its last due time, or from now when that has
+        passed. While every key of the group shares one due time, that time is kept for the group."""
         next_due = self.next_due
-        # As _schedule: one interval after the last due time, or from now when that has passed.
+        every_key_due = self._group_due.pop(group.name, None)
+        whole = one_interval and len(keys) == len(group.keys)
+        if whole and every_key_due is not None:
+            nxt = every_key_due + intervals[0]
+            if nxt <= current:
+                nxt = current + intervals[0]
+            next_due.update(dict.fromkeys(due_keys, nxt))
+            self._group_due[group.name] = nxt
+            return
         nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
         if nxts and min(nxts) > current:  # the usual case, at C level
             next_due.update(zip(due_keys, nxts, strict=True))
         else:
             for due_key, interval, nxt in zip(due_keys, intervals, nxts, strict=True):
                 next_due[due_key] = nxt if nxt > current else current + interval
-        return frames
+        if whole and len(set(map(next_due.__getitem__, due_keys))) == 1:
+            self._group_due[group.name] = next_due[due_keys[0]]
 
     def _key_intervals(self, group, keys, metas):
         """Each key's interval in ``group``, its due key and the distinct lifetimes of the keys, computed

@@ -67,6 +67,7 @@ class ClusterState:
         self.version = 0  # changes whenever the live samples change (a put or an expiry)
         self.descriptions = dict(FIXED_DESCRIPTIONS)  # sample name -> HELP text
         self._described = set()  # stat keys whose metadata was looked at
+        self._described_metas = None  # the last metadata dict looked at whole (the client reuses it)
         self.up = 0
         self.last_success = 0.0
         self.durations = {}
@@ -175,7 +176,8 @@ class ClusterState:
     # ------------------------------------------------------------ self-metrics
     def describe(self, metas):
         """Keep the metadata descriptions of stat keys for the HELP lines."""
-        if self._described.issuperset(metas):  # every poll after the first: nothing new
+        if metas is self._described_metas or self._described.issuperset(metas):  # every poll after the first
+            self._described_metas = metas
             return
         self._described.update(metas)
         new = {k: m["description"] for k, m in metas.items() if m.get("description") and k not in self.descriptions}

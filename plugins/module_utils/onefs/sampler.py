@@ -93,6 +93,7 @@ class OneFSSampler:
         self._unexplained = None
         self._decoder = RowDecoder()
         self._metas = self._units = None  # the last key metadata seen and its units per key
+        self._agreed = (None, None)  # (identity, node answers) of the last rows that agreed with the node map
         self._log = logging.getLogger(LOGGER_NAME)
 
     def identity(self):
@@ -143,7 +144,8 @@ class OneFSSampler:
             chosen = set(wanted)
             skipped = [k for k in keys if k in metas and k not in chosen]
         else:
-            wanted = [k for k in keys if k in metas]
+            # metas has the keys in order, once each: when it has as many, they are all known
+            wanted = keys if len(metas) == len(keys) else [k for k in keys if k in metas]
             skipped = []
         if metas is not self._metas:  # the client answers with the same dict while nothing changed
             self._metas = metas
@@ -155,17 +157,7 @@ class OneFSSampler:
             for key in rejected:
                 hints.setdefault(key, [])
         units = self._units
-        frames, errors = self._decode(rows, units, identity, defer)
-        decoder = self._decoder
-        reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
-        if reason and reason != self._unexplained:
-            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
-            identity = self.client.cluster_identity(refresh=True)
-            # A disagreement a fresh identity does not explain is not re-read every cycle.
-            self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
-            frames, errors = self._decode(rows, units, identity, defer)  # LNNs and the label from the fresh map
-        elif not reason:
-            self._unexplained = None
+        identity, frames, errors = self._decode_checked(rows, units, identity, defer)
         for err in errors:
             if err["kind"] == KIND_PERMANENT:
                 self.permanent[(err["key"], err.get("devid") or 0)] = err
@@ -191,6 +183,25 @@ class OneFSSampler:
             "metadata": metas,
             "requests": self.client.requests - start_requests,
         }
+
+    def _decode_checked(self, rows, units, identity, defer):
+        """(identity, frames, errors) of rows, the identity read again when the rows contradict its node map."""
+        frames, errors = self._decode(rows, units, identity, defer)
+        decoder = self._decoder
+        if identity is self._agreed[0] and decoder.node_answers == self._agreed[1] and not decoder.cluster_degraded:
+            reason = None  # the same nodes answered as last time, and that agreed with this node map
+        else:
+            reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+            self._agreed = (identity, decoder.node_answers) if reason is None else (None, None)
+        if reason and reason != self._unexplained:
+            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
+            identity = self.client.cluster_identity(refresh=True)
+            # A disagreement a fresh identity does not explain is not re-read every cycle.
+            self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+            frames, errors = self._decode(rows, units, identity, defer)  # LNNs and the label from the fresh map
+        elif not reason:
+            self._unexplained = None
+        return identity, frames, errors
 
     def expand(self, frames):
         """Frames of :meth:`read_frames` with their deferred frames decoded."""

@@ -222,11 +222,13 @@ class RowDecoder:
         self.cluster_degraded = False  # the last decoded rows had a degraded cluster value
         self._plans = {}  # (member names, member types) -> shape plan
         self._labels = {}  # label cache key -> labels dict (kept alive, so ids stay unique)
+        self._last_nodes = None  # (devids, node members, label arguments, (labels per devid, answers)) of _clean_rows
 
     def _trim(self):
         if len(self._labels) > self.MAX_ENTRIES or len(self._plans) > self.MAX_ENTRIES:
             self._labels.clear()
             self._plans.clear()
+            self._last_nodes = None
 
     def node_labels(self, cluster, node, devid, devid_label):
         ident = ("node", cluster, node, devid, devid_label)
@@ -384,23 +386,28 @@ class RowDecoder:
             return None
         if not _FIELDS_OF_TYPE.keys() >= set(map(type, values)) or [] in values or {} in values:
             return None  # a null, bool or string value, or an empty one
-        try:
-            node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
-        except TypeError:  # a devid that is not a number
-            return None
-        if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
-            return None
-        cluster_labels = self.cluster_labels(cluster)
-        labels_of = {}  # devid -> labels
-        answers = []
-        for devid, node in node_of.items():
-            if not devid:
-                labels_of[devid] = cluster_labels
-                continue
-            lnn = node if node is not None else devid_lnn.get(devid)
-            answers.append((devid, lnn))
-            labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
-        self.node_answers = answers
+        last = self._last_nodes
+        if last is not None and last[0] == devids and last[1] == nodes and last[2] == (cluster, devid_lnn, devid_label):
+            labels_of, answers = last[3]  # the same nodes answered as in the last rows: the same labels
+        else:
+            try:
+                node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
+            except TypeError:  # a devid that is not a number
+                return None
+            if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
+                return None
+            cluster_labels = self.cluster_labels(cluster)
+            labels_of = {}  # devid -> labels
+            answers = []
+            for devid, node in node_of.items():
+                if not devid:
+                    labels_of[devid] = cluster_labels
+                    continue
+                lnn = node if node is not None else devid_lnn.get(devid)
+                answers.append((devid, lnn))
+                labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
+            self._last_nodes = (devids, nodes, (cluster, dict(devid_lnn), devid_label), (labels_of, answers))
+        self.node_answers = list(answers)
         return dict.fromkeys(keys), labels_of
 
     @staticmethod
