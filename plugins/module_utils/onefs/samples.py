@@ -208,7 +208,8 @@ class RowDecoder:
     A *deferred* frame (``decode(..., defer=True)``) has ``fields`` None: rows are checked (errors, node
     map, value types) but decoded only when :meth:`expand` is called, by any decoder (what it decodes
     does not depend on its caches). Rows without any fault (every poll of a healthy cluster) stay one
-    *block* frame ``(None, labels per devid, None, (rows, their distinct keys), units, None, False)``:
+    *block* frame ``(None, labels per devid, None, (distinct keys, columns), units, None, False)``, the
+    columns being the rows' keys, devids, values and times (the rows themselves are not kept):
     no tuple per row until something reads the values. Otherwise a row with a list or dict value is one
     deferred frame whose ``values`` is the 1-tuple of that raw value.
     Type checks are exact (``type(x) is dict``): json.loads makes no subclasses, and bool must not
@@ -360,8 +361,8 @@ class RowDecoder:
         if nodes is None:
             checked = self._clean_rows(rows, cluster, devid_lnn, devid_label)
             if checked is not None:
-                keys, labels_of = checked
-                frames = [(None, labels_of, None, (rows, keys), units, None, False)]
+                keys, columns, labels_of = checked
+                frames = [(None, labels_of, None, (keys, columns), units, None, False)]
                 if not defer:
                     return self.expand(frames), []
         if frames is None:
@@ -375,12 +376,12 @@ class RowDecoder:
     def _clean_rows(self, rows, cluster, devid_lnn, devid_label):
         """Checks rows for the block frame (see the class docstring): without any error code, null, bool,
         string or empty value and with one LNN per devid (every poll of a healthy cluster), at C level.
-        Returns (their distinct keys, labels per devid) and sets :attr:`node_answers`; None when the
-        rows are not all like that (:meth:`_rows` decodes them)."""
+        Returns (their distinct keys, their columns, labels per devid) and sets :attr:`node_answers`;
+        None when the rows are not all like that (:meth:`_rows` decodes them)."""
         try:
             if any(map(_CODE_OF, rows)):
                 return None
-            keys, devids, values, _stamps = (list(map(getter, rows)) for getter in _COLUMNS)
+            columns = keys, devids, values, _stamps = tuple(list(map(getter, rows)) for getter in _COLUMNS)
             nodes = list(map(dict.get, rows, repeat("node")))
         except (KeyError, TypeError):  # a row without a member, or not a dict
             return None
@@ -408,13 +409,12 @@ class RowDecoder:
                 labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
             self._last_nodes = (devids, nodes, (cluster, dict(devid_lnn), devid_label), (labels_of, answers))
         self.node_answers = list(answers)
-        return dict.fromkeys(keys), labels_of
+        return dict.fromkeys(keys), columns, labels_of
 
     @staticmethod
     def _block_frames(block):
         """The frames of a block frame's rows (list and dict values still deferred), at C level."""
-        _none, labels_of, _fields, (rows, _keys), units, _stamp, _degraded = block
-        keys, devids, values, stamps = (list(map(getter, rows)) for getter in _COLUMNS)
+        _none, labels_of, _fields, (_held, (keys, devids, values, stamps)), units, _stamp, _degraded = block
         fields = map(_FIELDS_OF_TYPE.__getitem__, map(type, values))
         labels = map(labels_of.__getitem__, devids)
         return zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False))
@@ -513,7 +513,7 @@ def frame_keys(frames):
     keys = {}
     for frame in frames:
         if frame[0] is None and frame[2] is None:
-            keys.update(frame[3][1])
+            keys.update(frame[3][0])
         else:
             keys[frame[0]] = None
     return keys
