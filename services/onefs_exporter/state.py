@@ -103,7 +103,10 @@ class ClusterState:
             holder.update(dict.fromkeys(keys, source))
             for old in earlier:
                 entry = self._sources.get(old)
-                if entry is not None and not any(map(eq, map(holder.get, entry[2]), repeat(old))):
+                if entry is None:
+                    continue
+                # Usually the new reading has every key of the earlier one: it holds none any more.
+                if entry[2].keys() <= keys.keys() or not any(map(eq, map(holder.get, entry[2]), repeat(old))):
                     del self._sources[old]
             self._next_expiry = min(self._next_expiry, expires)
             self._changed()

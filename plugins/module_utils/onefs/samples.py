@@ -509,7 +509,10 @@ class RowDecoder:
 
 
 def frame_keys(frames):
-    """The distinct statistics keys of ``frames`` (a dict, in order), block frames included."""
+    """The distinct statistics keys of ``frames`` (a dict, in order: do not change it), block frames
+    included."""
+    if len(frames) == 1 and frames[0][0] is None and frames[0][2] is None:
+        return frames[0][3][0]  # one block: its own keys
     keys = {}
     for frame in frames:
         if frame[0] is None and frame[2] is None:
