@@ -26,7 +26,11 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client 
     PapiClient,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import frame_keys, samples_to_frames
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import (
+    frame_keys,
+    frames_of_keys,
+    samples_to_frames,
+)
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import cluster_groups
 
 log = logging.getLogger("quadstats.exporter.onefs")
@@ -270,8 +274,8 @@ class ClusterPoller:
             by_lifetime = {}
             for key in held:
                 by_lifetime.setdefault(self._lifetimes[key], {})[key] = None
-            for lifetime, held_keys in by_lifetime.items():
-                self.state.put_reading(frames, held_keys, lifetime)
+            for lifetime, held_keys in by_lifetime.items():  # each entry keeps only its keys' rows
+                self.state.put_reading(frames_of_keys(frames, held_keys), held_keys, lifetime)
         self._schedule_group(group, keys, intervals, due_keys, now, current, len(lifetimes) == 1)
         return frames
 

@@ -5,9 +5,10 @@ and the self-metrics (up, last success, durations, requests, errors by kind, ses
 
 Thread-safe: the cluster's poller writes, the HTTP listeners read. Values are kept as the core's
 frames (``samples.RowDecoder``: one tuple per decoded item, not one dict per value). The poller stores
-list and dict values as deferred frames (the parsed JSON, not decoded): they are decoded here when
-something reads the values (a render, the series count), once per change, so polls nobody reads
-between cost no decoding. Rendering uses the core's encoder (``exposition.frames_to_prometheus``)
+each reading of stat keys whole (:meth:`ClusterState.put_reading`), its frames deferred (a healthy
+reading is one block frame of checked columns, not decoded): they are decoded here when something
+reads the values (a render, the series count), once per change, so polls nobody reads between cost
+no decoding. Rendering uses the core's encoder (``exposition.frames_to_prometheus``)
 and caches the text until something changes.
 """
 

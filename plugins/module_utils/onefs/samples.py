@@ -22,7 +22,7 @@ and disk lists.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import is_, itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
@@ -506,6 +506,21 @@ class RowDecoder:
                 key, labels, _fields, (value,), unit, stamp, degraded = frame
                 self._value_into(out, key, labels, value, unit, stamp, degraded)
         return out
+
+
+def frames_of_keys(frames, keys):
+    """``frames`` restricted to the statistics keys in ``keys`` (block frames cut to those rows)."""
+    out = []
+    for frame in frames:
+        if frame[0] is None and frame[2] is None:
+            _none, labels_of, _fields, (held, columns), units, _stamp, _degraded = frame
+            rows = list(map(keys.__contains__, columns[0]))
+            cut = tuple(list(compress(column, rows)) for column in columns)
+            kept = {key: None for key in held if key in keys}
+            out.append((None, labels_of, None, (kept, cut), units, None, False))
+        elif frame[0] in keys:
+            out.append(frame)
+    return out
 
 
 def frame_keys(frames):

@@ -12,7 +12,11 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition i
     frames_to_influx,
     frames_to_prometheus,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import RowDecoder, frame_keys
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import (
+    RowDecoder,
+    frame_keys,
+    frames_of_keys,
+)
 from ansible_collections.quadstats.stack.services.onefs_exporter.state import ClusterState
 
 GOLDEN = json.loads(
@@ -111,3 +115,14 @@ def test_a_key_without_values_in_a_reading_keeps_its_last_values_until_they_expi
     assert sorted((f[0], f[3]) for f in state.frames()) == [("k.a", (3,)), ("k.b", (2,))]
     clock.now = 11.0
     assert [(f[0], f[3]) for f in state.frames()] == [("k.a", (3,))]
+
+
+@pytest.mark.parametrize("case", GOLDEN["cases"], ids=[c["name"] for c in GOLDEN["cases"]])
+def test_frames_of_some_keys_are_those_keys_frames(case):
+    """What a reading of keys of several intervals stores per interval: the frames of those keys only."""
+    deferred = decode(case, defer=True)
+    keys = list(frame_keys(deferred))
+    some = set(keys[::3])
+    cut = frames_of_keys(deferred, some)
+    assert list(frame_keys(cut)) == [key for key in keys if key in some]
+    assert RowDecoder().expand(cut) == [f for f in decode(case, defer=False) if f[0] in some]
