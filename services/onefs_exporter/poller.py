@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from itertools import repeat
+from itertools import chain, repeat
 from operator import add
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
@@ -72,7 +72,8 @@ class ClusterPoller:
         self.cycles = 0
         self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
         self._group_due_keys = None  # [(group, its due keys)], built once
-        self._group_due = {}  # group name -> the due time every key of the group has in next_due
+        # group name -> the due time every key of the group shares; its keys are then not in next_due
+        self._group_due = {}
         self._intervals = {}  # group name -> (keys, the metadata dict they came from, _key_intervals' answer)
         self._lifetimes = _Lifetimes(self._lifetime)  # stat key -> seconds its values live (as _lifetime)
 
@@ -134,7 +135,10 @@ class ClusterPoller:
 
     # ------------------------------------------------------------ scheduling
     def next_wake(self):
-        return min(self.next_due.values(), default=self.clock() + self.config.min_update_interval)
+        return min(
+            chain(self.next_due.values(), self._group_due.values()),
+            default=self.clock() + self.config.min_update_interval,
+        )
 
     def _sources(self, stats=True):
         """Every scheduled unit of work: (due key, group or None, kind); ``stats`` False: not the stat keys."""
@@ -184,12 +188,18 @@ class ClusterPoller:
         dues = map(self.next_due.setdefault, due_keys, repeat(now))
         return [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
 
+    def _each_key_due(self, group):
+        """Back to one due time per key in next_due for the keys of ``group`` (before one of them moves)."""
+        every_key_due = self._group_due.pop(group.name, None)
+        if every_key_due is not None:
+            self.next_due.update(dict.fromkeys(((group.name, key) for key in group.keys), every_key_due))
+
     def _retry_later(self, work):
         """After a cluster-level failure, everything still due is tried again after min_update_interval."""
         retry = self.clock() + self.config.min_update_interval
         for kind, item, keys in work:
             if kind == "group":
-                self._group_due.pop(item.name, None)
+                self._each_key_due(item)
                 for key in keys:
                     self.next_due[(item.name, key)] = retry
             elif kind != "metadata":
@@ -283,15 +293,13 @@ class ClusterPoller:
         """As _schedule for each key read: one interval after its last due time, or from now when that has
         passed. While every key of the group shares one due time, that time is kept for the group."""
         next_due = self.next_due
-        every_key_due = self._group_due.pop(group.name, None)
+        every_key_due = self._group_due.get(group.name)
         whole = one_interval and len(keys) == len(group.keys)
         if whole and every_key_due is not None:
             nxt = every_key_due + intervals[0]
-            if nxt <= current:
-                nxt = current + intervals[0]
-            next_due.update(dict.fromkeys(due_keys, nxt))
-            self._group_due[group.name] = nxt
+            self._group_due[group.name] = nxt if nxt > current else current + intervals[0]
             return
+        self._each_key_due(group)
         nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
         if nxts and min(nxts) > current:  # the usual case, at C level
             next_due.update(zip(due_keys, nxts, strict=True))
@@ -300,6 +308,8 @@ class ClusterPoller:
                 next_due[due_key] = nxt if nxt > current else current + interval
         if whole and len(set(map(next_due.__getitem__, due_keys))) == 1:
             self._group_due[group.name] = next_due[due_keys[0]]
+            for due_key in due_keys:
+                del next_due[due_key]
 
     def _key_intervals(self, group, keys, metas):
         """Each key's interval in ``group``, its due key and the distinct lifetimes of the keys, computed

@@ -96,9 +96,17 @@ class ClusterState:
         of these keys are no longer served; the earlier reading is dropped once it holds no key."""
         expires = self.clock() + lifetime
         with self._lock:
+            holder = self._holder
+            old = holder.get(next(iter(keys), None))
+            entry = self._sources.get(old) if old is not None else None
+            if entry is not None and len(entry[2]) == len(keys) and all(map(eq, map(holder.get, keys), repeat(old))):
+                # The keys of the reading this one replaces (every poll of a group): its entry, new values.
+                self._sources[old] = (frames, expires, keys)
+                self._next_expiry = min(self._next_expiry, expires)
+                self._changed()
+                return
             self._readings += 1
             source = self._readings
-            holder = self._holder
             earlier = set(map(holder.get, keys))
             self._sources[source] = (frames, expires, keys)
             holder.update(dict.fromkeys(keys, source))
