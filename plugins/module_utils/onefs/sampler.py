@@ -94,6 +94,7 @@ class OneFSSampler:
         self._decoder = RowDecoder()
         self._metas = self._units = None  # the last key metadata seen and its units per key
         self._agreed = (None, None)  # (identity, node answers) of the last rows that agreed with the node map
+        self._of_identity = (None, None, None)  # (identity, its devid -> LNN map, its cluster fields)
         self._log = logging.getLogger(LOGGER_NAME)
 
     def identity(self):
@@ -174,7 +175,7 @@ class OneFSSampler:
                 len(unknown),
             )
         return {
-            "cluster": {name: identity.get(name) for name in CLUSTER_FIELDS},
+            "cluster": dict(self._identity_parts(identity)[1]),
             "stats": frames,
             "errors": errors,
             "unknown_keys": unknown,
@@ -207,12 +208,19 @@ class OneFSSampler:
         """Frames of :meth:`read_frames` with their deferred frames decoded."""
         return self._decoder.expand(frames)
 
+    def _identity_parts(self, identity):
+        """(devid -> LNN, cluster fields) of an identity, worked out again only for another identity
+        dict (the client answers with the same one until a refresh)."""
+        if identity is not self._of_identity[0]:
+            self._of_identity = (identity, md.devid_to_lnn(identity), {n: identity.get(n) for n in CLUSTER_FIELDS})
+        return self._of_identity[1:]
+
     def _decode(self, rows, units, identity, defer=False):
         return self._decoder.decode(
             rows,
             units,
             self._label(identity),
-            md.devid_to_lnn(identity),
+            self._identity_parts(identity)[0],
             include_degraded=self.include_degraded,
             nodes=self.nodes,
             devid_label=self.devid_label,
