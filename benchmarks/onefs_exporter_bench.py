@@ -4,9 +4,9 @@ rendering for 3 clusters, and the daemon's RSS with 3 clusters.
 Workload: every key of the simulator's key dump (125 keys) on a cluster of 3 up nodes.
 
 - **exporter**: the daemon's own collection path, ``ClusterPoller.tick`` (``OneFSSampler.read_frames``
-  of the 125 keys in the fewest URL-limited requests, every row checked, list values kept as deferred
-  frames that are decoded when rendered or pushed, the per-key store); the line "exporter + one
-  uncached /metrics render" includes that decoding;
+  of the 125 keys in the fewest URL-limited requests, every row checked, a healthy reading kept as one
+  deferred block frame that is decoded when rendered or pushed, one store entry per reading); the line
+  "exporter + one uncached /metrics render" includes that decoding;
 - **floor**: the same request targets fetched by a bare keep-alive ``http.client.HTTPSConnection``
   (verified TLS, basic auth) plus ``json.loads`` and nothing else;
 - both in the same run, in alternating blocks; CPU is this process's ``time.process_time()`` (the
