@@ -40,12 +40,10 @@ from onefs_bench import start_simulator  # noqa: E402
 from onefs_exporter_bench import (  # noqa: E402
     SIM_PASSWORD,
     USER,
-    Clock,
-    ClusterPoller,
-    ClusterState,
-    make_config,
-    parse_config,
+    password_file,
     query,
+    simulator_keys,
+    warm_pollers,
 )
 
 
@@ -57,22 +55,10 @@ def main():  # noqa: PLR0915 - one linear measurement script
     args = parser.parse_args()
     proc, port, ca_path = start_simulator(3, 7)
     tmp = tempfile.TemporaryDirectory(prefix="onefs-exporter-profile-")
-    pw = Path(tmp.name) / "pw"
-    pw.write_text(SIM_PASSWORD)
-    pw.chmod(0o600)
+    pw = password_file(tmp.name)
     try:
-        probe = parse_config(make_config(port, ca_path, pw, ["cluster.health"]), read_secrets=True)
-        probe_poller = ClusterPoller(probe, probe.clusters[0], ClusterState("probe"))
-        probe_poller.connect()
-        keys = sorted(probe_poller.client.load_all_keys())
-        probe_poller.client.close()
-        config = parse_config(make_config(port, ca_path, pw, keys, n_clusters=2), read_secrets=True)
-        clock = Clock()
-        pollers = [ClusterPoller(config, c, ClusterState(c.name, clock), clock=clock) for c in config.clusters]
-        for poller in pollers:
-            poller.connect()
-            clock.now += 5.0
-            poller.tick()
+        keys = simulator_keys(port, ca_path, pw)
+        clock, pollers = warm_pollers(port, ca_path, pw, keys, 2)
         ticking, reading = pollers
         conn = http.client.HTTPSConnection("127.0.0.1", port, context=ssl.create_default_context(cafile=ca_path))
         token = base64.b64encode(f"{USER}:{SIM_PASSWORD}".encode()).decode()
