@@ -12,7 +12,9 @@ CPU by ``time.process_time()`` per cycle (median of ``--blocks``):
   next one (error codes, node map, value types, one block frame);
 - tick: ``ClusterPoller.tick`` (the above, the store, the schedule).
 
-``--cprofile`` adds a cProfile (CPU clock) of ``--cycles`` ticks, top functions by own time; a
+``--from-memory`` also times, with ``PapiClient.current`` answering one stored answer (no HTTP, no
+parse, nothing freed), the row checks (``RowDecoder`` on those rows), ``read_frames`` and the tick:
+the bookkeeping alone. ``--cprofile`` adds a cProfile (CPU clock) of ``--cycles`` ticks, top functions by own time; a
 deallocation shows under the function whose frame released the last reference.
 
 Run from the repository root:  .venv/bin/python benchmarks/onefs_exporter_profile.py
@@ -32,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+import timeit
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
@@ -52,6 +55,7 @@ def main():  # noqa: PLR0915 - one linear measurement script
     parser.add_argument("--cycles", type=int, default=40)
     parser.add_argument("--blocks", type=int, default=9)
     parser.add_argument("--cprofile", action="store_true")
+    parser.add_argument("--from-memory", action="store_true")
     args = parser.parse_args()
     proc, port, ca_path = start_simulator(3, 7)
     tmp = tempfile.TemporaryDirectory(prefix="onefs-exporter-profile-")
@@ -107,6 +111,21 @@ def main():  # noqa: PLR0915 - one linear measurement script
         for name, values in cpu.items():
             med = statistics.median(values)
             print(f"  {name:32} {med:.3f} ms = {med / base:.2f}x the floor (min {min(values):.3f})")
+        if args.from_memory:
+            rows, _rejected = reading.client.current(keys)
+            sampler = ticking.sampler
+            identity = sampler.identity()
+            devid_lnn = sampler._identity_parts(identity)[0]
+            ticking.client.current = lambda _keys, *_args, **_kwargs: (rows, [])
+            memory_steps = {
+                "row checks (RowDecoder, deferred)": lambda: sampler._decode(rows, sampler._units, identity, True),
+                "read_frames(defer=True)": lambda: sampler.read_frames(keys, defer=True),
+                "tick": tick,
+            }
+            print(f"answers from memory ({len(rows)} rows, devid map {devid_lnn}), best of 7 x 500:")
+            for name, step in memory_steps.items():
+                best = min(timeit.repeat(step, number=500, repeat=7, timer=time.process_time)) / 500
+                print(f"  {name:34} {best * 1e6:.1f} us per cycle")
         if args.cprofile:
             prof = cProfile.Profile(time.process_time)
             prof.enable()
