@@ -4,9 +4,9 @@ rendering for 3 clusters, and the daemon's RSS with 3 clusters.
 Workload: every key of the simulator's key dump (125 keys) on a cluster of 3 up nodes.
 
 - **exporter**: the daemon's own collection path, ``ClusterPoller.tick`` (``OneFSSampler.read_frames``
-  of the 125 keys in the fewest URL-limited requests, every row checked, list values kept as deferred
-  frames that are decoded when rendered or pushed, the per-key store); the line "exporter + one
-  uncached /metrics render" includes that decoding;
+  of the 125 keys in the fewest URL-limited requests, every row checked, a healthy reading kept as one
+  deferred block frame that is decoded when rendered or pushed, one store entry per reading); the line
+  "exporter + one uncached /metrics render" includes that decoding;
 - **floor**: the same request targets fetched by a bare keep-alive ``http.client.HTTPSConnection``
   (verified TLS, basic auth) plus ``json.loads`` and nothing else;
 - both in the same run, in alternating blocks; CPU is this process's ``time.process_time()`` (the
@@ -91,6 +91,37 @@ def make_config(port, ca_path, pw, keys, *, n_clusters=1, ports=None):
         "min_update_interval": 1,
         "sinks": {"discard": {}},
     }
+
+
+def password_file(directory):
+    path = Path(directory) / "pw"
+    path.write_text(SIM_PASSWORD)
+    path.chmod(0o600)
+    return path
+
+
+def simulator_keys(port, ca_path, pw):
+    """Every key of the simulator's key dump (125 keys), read through the exporter's poller."""
+    probe = parse_config(make_config(port, ca_path, pw, ["cluster.health"]), read_secrets=True)
+    poller = ClusterPoller(probe, probe.clusters[0], ClusterState("probe"))
+    poller.connect()
+    try:
+        return sorted(poller.client.load_all_keys())
+    finally:
+        poller.client.close()
+
+
+def warm_pollers(port, ca_path, pw, keys, n_clusters):
+    """(clock, pollers) of ``n_clusters`` clusters reading ``keys`` on an injected clock, after one
+    warm-up tick each (login, identity, metadata)."""
+    config = parse_config(make_config(port, ca_path, pw, keys, n_clusters=n_clusters), read_secrets=True)
+    clock = Clock()
+    pollers = [ClusterPoller(config, c, ClusterState(c.name, clock), clock=clock) for c in config.clusters]
+    for poller in pollers:
+        poller.connect()
+        clock.now += 5.0
+        poller.tick()
+    return clock, pollers
 
 
 def exporter_block(poller, clock, cycles):
@@ -217,26 +248,11 @@ def main():  # noqa: PLR0915 - one linear measurement script
     args = parser.parse_args()
     proc, port, ca_path = start_simulator(args.nodes, 7)
     tmp = tempfile.TemporaryDirectory(prefix="onefs-exporter-bench-")
-    pw = Path(tmp.name) / "pw"
-    pw.write_text(SIM_PASSWORD)
-    pw.chmod(0o600)
+    pw = password_file(tmp.name)
     try:
-        # Keys: the whole key dump of the simulator (125 keys).
-        probe = parse_config(make_config(port, ca_path, pw, ["cluster.health"]), read_secrets=True)
-        state = ClusterState("probe")
-        poller = ClusterPoller(probe, probe.clusters[0], state)
-        poller.connect()
-        keys = sorted(poller.client.load_all_keys())
-        poller.client.close()
-
-        config = parse_config(make_config(port, ca_path, pw, keys, n_clusters=3), read_secrets=True)
-        clock = Clock()
-        states = [ClusterState(c.name, clock) for c in config.clusters]
-        pollers = [ClusterPoller(config, c, s, clock=clock) for c, s in zip(config.clusters, states)]
-        for p in pollers:
-            p.connect()
-            clock.now += 5.0
-            p.tick()  # warm-up: identity, metadata
+        keys = simulator_keys(port, ca_path, pw)
+        clock, pollers = warm_pollers(port, ca_path, pw, keys, 3)
+        states = [p.state for p in pollers]
         exporter = pollers[0]
         targets = [t for t, _batch in query.plan_batches(keys)]
         ctx = ssl.create_default_context(cafile=ca_path)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from itertools import groupby, repeat
-from operator import add, itemgetter
+from itertools import chain, repeat
+from operator import add
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_UNKNOWN, QuadstatsError
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client import (
@@ -26,12 +26,15 @@ from ansible_collections.quadstats.stack.plugins.module_utils.onefs.papi_client 
     PapiClient,
 )
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.sampler import OneFSSampler
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import samples_to_frames
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import (
+    frame_keys,
+    frames_of_keys,
+    samples_to_frames,
+)
 from ansible_collections.quadstats.stack.services.onefs_exporter.config import cluster_groups
 
 log = logging.getLogger("quadstats.exporter.onefs")
 # Kinds that say the cluster itself cannot be read now: stop this cycle and retry later.
-_KEY = itemgetter(0)  # a frame's statistics key
 CLUSTER_KINDS = frozenset(("unreachable", "timeout", "tls", "authentication", "permission", "malformed_response"))
 
 
@@ -69,6 +72,8 @@ class ClusterPoller:
         self.cycles = 0
         self._partial = {}  # source -> kind of its failure, while it fails (one log line per change)
         self._group_due_keys = None  # [(group, its due keys)], built once
+        # group name -> the due time every key of the group shares; its keys are then not in next_due
+        self._group_due = {}
         self._intervals = {}  # group name -> (keys, the metadata dict they came from, _key_intervals' answer)
         self._lifetimes = _Lifetimes(self._lifetime)  # stat key -> seconds its values live (as _lifetime)
 
@@ -130,7 +135,10 @@ class ClusterPoller:
 
     # ------------------------------------------------------------ scheduling
     def next_wake(self):
-        return min(self.next_due.values(), default=self.clock() + self.config.min_update_interval)
+        return min(
+            chain(self.next_due.values(), self._group_due.values()),
+            default=self.clock() + self.config.min_update_interval,
+        )
 
     def _sources(self, stats=True):
         """Every scheduled unit of work: (due key, group or None, kind); ``stats`` False: not the stat keys."""
@@ -152,9 +160,7 @@ class ClusterPoller:
         if self._group_due_keys is None:
             self._group_due_keys = [(g, tuple((g.name, key) for key in g.keys)) for g in self.groups]
         for group, due_keys in self._group_due_keys:
-            # Each key's due time, unset ones set to now, at C level; then the keys due now.
-            dues = map(next_due.setdefault, due_keys, repeat(now))
-            keys = [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
+            keys = self._keys_due(group, due_keys, now)
             if keys:
                 entry = due_groups.get(group.name)
                 if entry is None:
@@ -174,11 +180,26 @@ class ClusterPoller:
                 self._retry_later(work[index:])
                 return
 
+    def _keys_due(self, group, due_keys, now):
+        every_key_due = self._group_due.get(group.name)
+        if every_key_due is not None:  # the keys share one due time: no look at each key
+            return list(group.keys) if every_key_due <= now else []
+        # Each key's due time, unset ones set to now, at C level; then the keys due now.
+        dues = map(self.next_due.setdefault, due_keys, repeat(now))
+        return [due_key[1] for due_key, due in zip(due_keys, dues, strict=True) if due <= now]
+
+    def _each_key_due(self, group):
+        """Back to one due time per key in next_due for the keys of ``group`` (before one of them moves)."""
+        every_key_due = self._group_due.pop(group.name, None)
+        if every_key_due is not None:
+            self.next_due.update(dict.fromkeys(((group.name, key) for key in group.keys), every_key_due))
+
     def _retry_later(self, work):
         """After a cluster-level failure, everything still due is tried again after min_update_interval."""
         retry = self.clock() + self.config.min_update_interval
         for kind, item, keys in work:
             if kind == "group":
+                self._each_key_due(item)
                 for key in keys:
                     self.next_due[(item.name, key)] = retry
             elif kind != "metadata":
@@ -193,7 +214,8 @@ class ClusterPoller:
         self.next_due[due_key] = nxt
 
     def _fetch(self, kind, item, keys, now):
-        """Read one unit of work; returns (duration source, {source: samples})."""
+        """Read one unit of work; returns (duration source, the frames of a group (stored already) or
+        {source: frames} to store)."""
         if kind == "group":
             return "group:" + item.name, self._collect_group(item, keys, now)
         if kind == "summary":
@@ -230,47 +252,68 @@ class ClusterPoller:
         if self._partial.pop(source, None) is not None:
             log.info("cluster %s: %s works again", self.cluster.name, source)
         self.state.record_duration(source, self.clock() - start)
-        self.state.put(fresh, self._lifetimes.__getitem__ if kind == "group" else self._lifetime)
+        if kind == "group":
+            frames = fresh
+        else:
+            self.state.put(fresh, self._lifetime)
+            frames = [f for batch in fresh.values() for f in batch]
         if kind == "quotas":
             self.state.quotas_success = (self.sampler.label(), self.wall())
         self._up()
         if self.publish is not None:
-            frames = self.sampler.expand([f for batch in fresh.values() for f in batch])
+            frames = self.sampler.expand(frames)
             if frames:
                 self.publish(self.cluster.name, frames)
         return True
 
     def _collect_group(self, group, keys, now):
-        # Deferred: list values are decoded when read (a render, a sink), not on every poll.
+        """Read the due keys of a group and store the reading as one entry per lifetime; returns its frames."""
+        # Deferred: rows are checked now, decoded when read (a render, a sink), not on every poll.
         reading = self.sampler.read_frames(keys, defer=True)
         metas = reading["metadata"]
         self.state.describe(metas)
-        fresh = {}
-        # Rows come key by key: group runs of one key (C-level), joining runs if a key comes back.
-        for name, run in groupby(reading["stats"], _KEY):
-            if name in fresh:
-                fresh[name].extend(run)
-            else:
-                fresh[name] = list(run)
+        frames = reading["stats"]
         for err in reading["errors"]:
             self.state.count_error(err["kind"])
         current = self.clock()
         intervals, due_keys, lifetimes = self._key_intervals(group, keys, metas)
-        self.key_intervals.update(zip(keys, intervals, strict=True))
-        self._lifetimes.update(lifetimes)
+        held = frame_keys(frames)  # keys without values this time keep their earlier ones until they expire
+        if len(lifetimes) == 1:  # every key of the reading lives as long (a group with one interval)
+            self.state.put_reading(frames, held, lifetimes[0])
+        else:
+            by_lifetime = {}
+            for key in held:
+                by_lifetime.setdefault(self._lifetimes[key], {})[key] = None
+            for lifetime, held_keys in by_lifetime.items():  # each entry keeps only its keys' rows
+                self.state.put_reading(frames_of_keys(frames, held_keys), held_keys, lifetime)
+        self._schedule_group(group, keys, intervals, due_keys, now, current, len(lifetimes) == 1)
+        return frames
+
+    def _schedule_group(self, group, keys, intervals, due_keys, now, current, one_interval):  # noqa: PLR0917
+        """As _schedule for each key read: one interval after its last due time, or from now when that has
+        passed. While every key of the group shares one due time, that time is kept for the group."""
         next_due = self.next_due
-        # As _schedule: one interval after the last due time, or from now when that has passed.
+        every_key_due = self._group_due.get(group.name)
+        whole = one_interval and len(keys) == len(group.keys)
+        if whole and every_key_due is not None:
+            nxt = every_key_due + intervals[0]
+            self._group_due[group.name] = nxt if nxt > current else current + intervals[0]
+            return
+        self._each_key_due(group)
         nxts = list(map(add, map(next_due.get, due_keys, repeat(now)), intervals))
         if nxts and min(nxts) > current:  # the usual case, at C level
             next_due.update(zip(due_keys, nxts, strict=True))
         else:
             for due_key, interval, nxt in zip(due_keys, intervals, nxts, strict=True):
                 next_due[due_key] = nxt if nxt > current else current + interval
-        return fresh
+        if whole and len(set(map(next_due.__getitem__, due_keys))) == 1:
+            self._group_due[group.name] = next_due[due_keys[0]]
+            for due_key in due_keys:
+                del next_due[due_key]
 
     def _key_intervals(self, group, keys, metas):
-        """Each key's interval in ``group``, due key and lifetime, computed again only when the keys or
-        their metadata change."""
+        """Each key's interval in ``group``, its due key and the distinct lifetimes of the keys, computed
+        again (and each key's interval and lifetime recorded) only when the keys or their metadata change."""
         cached = self._intervals.get(group.name)
         if cached is not None and cached[1] is metas and cached[0] == keys:
             return cached[2]
@@ -290,7 +333,9 @@ class ClusterPoller:
             intervals.append(interval)
         mult = self.config.expiry_multiplier
         lifetimes = {key: mult * interval for key, interval in zip(keys, intervals, strict=True)}
-        answer = (intervals, [(group.name, key) for key in keys], lifetimes)
+        self.key_intervals.update(zip(keys, intervals, strict=True))
+        self._lifetimes.update(lifetimes)
+        answer = (intervals, [(group.name, key) for key in keys], list(dict.fromkeys(lifetimes.values())))
         self._intervals[group.name] = (keys, metas, answer)
         return answer
 

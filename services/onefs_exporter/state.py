@@ -5,9 +5,10 @@ and the self-metrics (up, last success, durations, requests, errors by kind, ses
 
 Thread-safe: the cluster's poller writes, the HTTP listeners read. Values are kept as the core's
 frames (``samples.RowDecoder``: one tuple per decoded item, not one dict per value). The poller stores
-list and dict values as deferred frames (the parsed JSON, not decoded): they are decoded here when
-something reads the values (a render, the series count), once per change, so polls nobody reads
-between cost no decoding. Rendering uses the core's encoder (``exposition.frames_to_prometheus``)
+each reading of stat keys whole (:meth:`ClusterState.put_reading`), its frames deferred (a healthy
+reading is one block frame of checked columns, not decoded): they are decoded here when something
+reads the values (a render, the series count), once per change, so polls nobody reads between cost
+no decoding. Rendering uses the core's encoder (``exposition.frames_to_prometheus``)
 and caches the text until something changes.
 """
 
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import threading
 import time
+from itertools import repeat
+from operator import eq
 
 from ansible_collections.quadstats.stack.plugins.module_utils.onefs.exposition import (
     PrometheusNames,
     frames_to_prometheus,
 )
-from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import RowDecoder
+from ansible_collections.quadstats.stack.plugins.module_utils.onefs.samples import RowDecoder, frame_keys
 from ansible_collections.quadstats.stack.plugins.module_utils.wire_formats import (
     prom_family_header,
     prom_labels,
@@ -54,7 +57,9 @@ class ClusterState:
         self.name = name
         self.clock = clock
         self._lock = threading.Lock()
-        self._sources = {}  # source -> (frames, expires_at on clock)
+        self._sources = {}  # source -> (frames, expires_at on clock, the stat keys it holds or None: all)
+        self._holder = {}  # stat key -> the reading (a source numbered by put_reading) holding its values
+        self._readings = 0
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
         self._decoder = RowDecoder()  # decodes deferred frames (under the lock: not thread-safe)
@@ -63,6 +68,7 @@ class ClusterState:
         self.version = 0  # changes whenever the live samples change (a put or an expiry)
         self.descriptions = dict(FIXED_DESCRIPTIONS)  # sample name -> HELP text
         self._described = set()  # stat keys whose metadata was looked at
+        self._described_metas = None  # the last metadata dict looked at whole (the client reuses it)
         self.up = 0
         self.last_success = 0.0
         self.durations = {}
@@ -78,27 +84,81 @@ class ClusterState:
         now = self.clock()
         expiries = [now + lifetime for lifetime in map(lifetime_of, source_frames)]
         with self._lock:
-            self._sources.update(zip(source_frames, zip(source_frames.values(), expiries, strict=True), strict=True))
+            self._sources.update(
+                zip(source_frames, zip(source_frames.values(), expiries, repeat(None), strict=False), strict=True)
+            )
             self._next_expiry = min(self._next_expiry, *expiries) if expiries else self._next_expiry
-            self._rendered = {}
-            self._live = None
-            self.version += 1
+            self._changed()
+
+    def put_reading(self, frames, keys, lifetime):
+        """Store one reading of stat keys as one entry: ``frames`` (deferred ones as they are), of which
+        the values of ``keys`` (a dict) are served for ``lifetime`` seconds. An earlier reading's values
+        of these keys are no longer served; the earlier reading is dropped once it holds no key."""
+        expires = self.clock() + lifetime
+        with self._lock:
+            holder = self._holder
+            old = holder.get(next(iter(keys), None))
+            entry = self._sources.get(old) if old is not None else None
+            if entry is not None and len(entry[2]) == len(keys) and all(map(eq, map(holder.get, keys), repeat(old))):
+                # The keys of the reading this one replaces (every poll of a group): its entry, new values.
+                self._sources[old] = (frames, expires, keys)
+                self._next_expiry = min(self._next_expiry, expires)
+                self._changed()
+                return
+            self._readings += 1
+            source = self._readings
+            earlier = set(map(holder.get, keys))
+            self._sources[source] = (frames, expires, keys)
+            holder.update(dict.fromkeys(keys, source))
+            for old in earlier:
+                entry = self._sources.get(old)
+                if entry is None:
+                    continue
+                # Usually the new reading has every key of the earlier one: it holds none any more.
+                if entry[2].keys() <= keys.keys() or not any(map(eq, map(holder.get, entry[2]), repeat(old))):
+                    del self._sources[old]
+            self._next_expiry = min(self._next_expiry, expires)
+            self._changed()
+
+    def _changed(self):
+        self._rendered = {}
+        self._live = None
+        self.version += 1
 
     def _expire(self):
         now = self.clock()
         if now < self._next_expiry:
             return
-        self._sources = {s: v for s, v in self._sources.items() if v[1] > now}
-        self._next_expiry = min((v[1] for v in self._sources.values()), default=float("inf"))
-        self._rendered = {}
-        self._live = None
-        self.version += 1
+        live = {}
+        for source, entry in self._sources.items():
+            if entry[1] > now:
+                live[source] = entry
+            elif entry[2] is not None:
+                for key in entry[2]:
+                    if self._holder.get(key) == source:
+                        del self._holder[key]
+        self._sources = live
+        self._next_expiry = min((v[1] for v in live.values()), default=float("inf"))
+        self._changed()
+
+    def _held_frames(self, source, frames, keys):
+        """``frames`` of a reading, decoded, without those of keys a later reading holds now."""
+        holder = self._holder
+        if keys is None:
+            return self._decoder.expand(frames)
+        if all(map(eq, map(holder.get, keys), repeat(source))) and len(keys) == len(frame_keys(frames)):
+            return self._decoder.expand(frames)
+        held = {key for key in keys if holder.get(key) == source}
+        return [frame for frame in self._decoder.expand(frames) if frame[0] in held]
 
     def _live_frames(self):
         """Every live source's frames, deferred ones decoded (call with the lock held)."""
         self._expire()
         if self._live is None:
-            self._live = self._decoder.expand([f for frames, _exp in self._sources.values() for f in frames])
+            live = []
+            for source, (frames, _expires, keys) in self._sources.items():
+                live.extend(self._held_frames(source, frames, keys))
+            self._live = live
         return self._live
 
     def current_version(self):
@@ -128,7 +188,8 @@ class ClusterState:
     # ------------------------------------------------------------ self-metrics
     def describe(self, metas):
         """Keep the metadata descriptions of stat keys for the HELP lines."""
-        if self._described.issuperset(metas):  # every poll after the first: nothing new
+        if metas is self._described_metas or self._described.issuperset(metas):  # every poll after the first
+            self._described_metas = metas
             return
         self._described.update(metas)
         new = {k: m["description"] for k, m in metas.items() if m.get("description") and k not in self.descriptions}

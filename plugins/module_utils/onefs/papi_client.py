@@ -107,12 +107,12 @@ class _Connection(http.client.HTTPSConnection):
 
 
 def _set_cookies(headers):
-    """``{name: value}`` of the ``Set-Cookie`` headers of a response (attributes dropped)."""
+    """``{name: value}`` of the ``Set-Cookie`` headers of a response (``http.client.HTTPMessage``),
+    attributes dropped."""
     cookies = {}
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            cname, _sep, cval = value.split(";", 1)[0].partition("=")
-            cookies[cname.strip()] = cval.strip()
+    for value in headers.get_all("Set-Cookie") or ():
+        cname, _sep, cval = value.split(";", 1)[0].partition("=")
+        cookies[cname.strip()] = cval.strip()
     return cookies
 
 
@@ -210,7 +210,7 @@ class PapiClient:
             self._conn = None
 
     def _send(self, method, target, body, headers):
-        """One HTTP exchange with bounded retries. Returns (status, headers, body bytes)."""
+        """One HTTP exchange with bounded retries. Returns (status, headers (an ``HTTPMessage``), body bytes)."""
         attempt = 0
         while True:
             reused = self._conn is not None
@@ -224,7 +224,7 @@ class PapiClient:
                 resp = self._conn.getresponse()
                 data = resp.read()
                 status = resp.status
-                resp_headers = resp.getheaders()
+                resp_headers = resp.msg  # parsed only when a session cookie may be in it
                 if resp.will_close:
                     self._drop_connection()
             except ssl.SSLCertVerificationError as exc:

@@ -93,6 +93,8 @@ class OneFSSampler:
         self._unexplained = None
         self._decoder = RowDecoder()
         self._metas = self._units = None  # the last key metadata seen and its units per key
+        self._agreed = (None, None)  # (identity, node answers) of the last rows that agreed with the node map
+        self._of_identity = (None, None, None)  # (identity, its devid -> LNN map, its cluster fields)
         self._log = logging.getLogger(LOGGER_NAME)
 
     def identity(self):
@@ -143,7 +145,8 @@ class OneFSSampler:
             chosen = set(wanted)
             skipped = [k for k in keys if k in metas and k not in chosen]
         else:
-            wanted = [k for k in keys if k in metas]
+            # metas has the keys in order, once each: when it has as many, they are all known
+            wanted = keys if len(metas) == len(keys) else [k for k in keys if k in metas]
             skipped = []
         if metas is not self._metas:  # the client answers with the same dict while nothing changed
             self._metas = metas
@@ -155,17 +158,7 @@ class OneFSSampler:
             for key in rejected:
                 hints.setdefault(key, [])
         units = self._units
-        frames, errors = self._decode(rows, units, identity, defer)
-        decoder = self._decoder
-        reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
-        if reason and reason != self._unexplained:
-            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
-            identity = self.client.cluster_identity(refresh=True)
-            # A disagreement a fresh identity does not explain is not re-read every cycle.
-            self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
-            frames, errors = self._decode(rows, units, identity, defer)  # LNNs and the label from the fresh map
-        elif not reason:
-            self._unexplained = None
+        identity, frames, errors = self._decode_checked(rows, units, identity, defer)
         for err in errors:
             if err["kind"] == KIND_PERMANENT:
                 self.permanent[(err["key"], err.get("devid") or 0)] = err
@@ -182,7 +175,7 @@ class OneFSSampler:
                 len(unknown),
             )
         return {
-            "cluster": {name: identity.get(name) for name in CLUSTER_FIELDS},
+            "cluster": dict(self._identity_parts(identity)[1]),
             "stats": frames,
             "errors": errors,
             "unknown_keys": unknown,
@@ -192,16 +185,42 @@ class OneFSSampler:
             "requests": self.client.requests - start_requests,
         }
 
+    def _decode_checked(self, rows, units, identity, defer):
+        """(identity, frames, errors) of rows, the identity read again when the rows contradict its node map."""
+        frames, errors = self._decode(rows, units, identity, defer)
+        decoder = self._decoder
+        if identity is self._agreed[0] and decoder.node_answers == self._agreed[1] and not decoder.cluster_degraded:
+            reason = None  # the same nodes answered as last time, and that agreed with this node map
+        else:
+            reason = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+            self._agreed = (identity, decoder.node_answers) if reason is None else (None, None)
+        if reason and reason != self._unexplained:
+            self._log.info("OneFS %s: node map changed (%s); reading the identity again", self.client.host, reason)
+            identity = self.client.cluster_identity(refresh=True)
+            # A disagreement a fresh identity does not explain is not re-read every cycle.
+            self._unexplained = node_map_disagrees(identity, decoder.node_answers, decoder.cluster_degraded)
+            frames, errors = self._decode(rows, units, identity, defer)  # LNNs and the label from the fresh map
+        elif not reason:
+            self._unexplained = None
+        return identity, frames, errors
+
     def expand(self, frames):
         """Frames of :meth:`read_frames` with their deferred frames decoded."""
         return self._decoder.expand(frames)
+
+    def _identity_parts(self, identity):
+        """(devid -> LNN, cluster fields) of an identity, worked out again only for another identity
+        dict (the client answers with the same one until a refresh)."""
+        if identity is not self._of_identity[0]:
+            self._of_identity = (identity, md.devid_to_lnn(identity), {n: identity.get(n) for n in CLUSTER_FIELDS})
+        return self._of_identity[1:]
 
     def _decode(self, rows, units, identity, defer=False):
         return self._decoder.decode(
             rows,
             units,
             self._label(identity),
-            md.devid_to_lnn(identity),
+            self._identity_parts(identity)[0],
             include_degraded=self.include_degraded,
             nodes=self.nodes,
             devid_label=self.devid_label,

@@ -22,7 +22,7 @@ and disk lists.
 
 from __future__ import annotations
 
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import is_, itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
@@ -205,9 +205,13 @@ class RowDecoder:
     A frame is ``(key, labels, fields, values, unit, timestamp, degraded)``: the values of one decoded
     item, ``fields`` and ``values`` tuples of equal length, a field None for a single value. Label
     dicts are shared between frames and calls: treat them as read-only. Keep one per cluster.
-    A *deferred* frame (``decode(..., defer=True)``) has ``fields`` None and ``values`` the 1-tuple of
-    the row's raw list or dict value: the row is checked (errors, node, unit) but its items are decoded
-    only when :meth:`expand` is called, by any decoder (what it decodes does not depend on its caches).
+    A *deferred* frame (``decode(..., defer=True)``) has ``fields`` None: rows are checked (errors, node
+    map, value types) but decoded only when :meth:`expand` is called, by any decoder (what it decodes
+    does not depend on its caches). Rows without any fault (every poll of a healthy cluster) stay one
+    *block* frame ``(None, labels per devid, None, (distinct keys, columns), units, None, False)``, the
+    columns being the rows' keys, devids, values and times (the rows themselves are not kept):
+    no tuple per row until something reads the values. Otherwise a row with a list or dict value is one
+    deferred frame whose ``values`` is the 1-tuple of that raw value.
     Type checks are exact (``type(x) is dict``): json.loads makes no subclasses, and bool must not
     pass as a number.
     """
@@ -219,11 +223,13 @@ class RowDecoder:
         self.cluster_degraded = False  # the last decoded rows had a degraded cluster value
         self._plans = {}  # (member names, member types) -> shape plan
         self._labels = {}  # label cache key -> labels dict (kept alive, so ids stay unique)
+        self._last_nodes = None  # (devids, node members, label arguments, (labels per devid, answers)) of _clean_rows
 
     def _trim(self):
         if len(self._labels) > self.MAX_ENTRIES or len(self._plans) > self.MAX_ENTRIES:
             self._labels.clear()
             self._plans.clear()
+            self._last_nodes = None
 
     def node_labels(self, cluster, node, devid, devid_label):
         ident = ("node", cluster, node, devid, devid_label)
@@ -353,7 +359,12 @@ class RowDecoder:
         self.cluster_degraded = False
         frames = None
         if nodes is None:
-            frames = self._clean_rows(rows, units, cluster, devid_lnn, devid_label)
+            checked = self._clean_rows(rows, cluster, devid_lnn, devid_label)
+            if checked is not None:
+                keys, columns, labels_of = checked
+                frames = [(None, labels_of, None, (keys, columns), units, None, False)]
+                if not defer:
+                    return self.expand(frames), []
         if frames is None:
             frames, errors = self._rows(
                 rows, units, cluster, devid_lnn, include_degraded=include_degraded, nodes=nodes, devid_label=devid_label
@@ -362,42 +373,51 @@ class RowDecoder:
             errors = []
         return (frames if defer else self.expand(frames)), errors
 
-    def _clean_rows(self, rows, units, cluster, devid_lnn, devid_label):  # noqa: PLR0911 - each check a way to _rows
-        """Frames of rows without any error code, null, bool, string or empty value and with one LNN per
-        devid (every poll of a healthy cluster), built column by column at C level; None when the rows
-        are not all like that (:meth:`_rows` decodes them)."""
+    def _clean_rows(self, rows, cluster, devid_lnn, devid_label):
+        """Checks rows for the block frame (see the class docstring): without any error code, null, bool,
+        string or empty value and with one LNN per devid (every poll of a healthy cluster), at C level.
+        Returns (their distinct keys, their columns, labels per devid) and sets :attr:`node_answers`;
+        None when the rows are not all like that (:meth:`_rows` decodes them)."""
         try:
             if any(map(_CODE_OF, rows)):
                 return None
-            keys, devids, values, stamps = (list(map(getter, rows)) for getter in _COLUMNS)
+            columns = keys, devids, values, _stamps = tuple(list(map(getter, rows)) for getter in _COLUMNS)
             nodes = list(map(dict.get, rows, repeat("node")))
         except (KeyError, TypeError):  # a row without a member, or not a dict
             return None
-        if [] in values or {} in values:
-            return None
-        try:
-            fields = list(map(_FIELDS_OF_TYPE.__getitem__, map(type, values)))
-        except KeyError:  # a null, bool or string value
-            return None
-        try:
-            node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
-        except TypeError:  # a devid that is not a number
-            return None
-        if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
-            return None
-        cluster_labels = self.cluster_labels(cluster)
-        labels_of = {}  # devid -> labels
-        answers = []
-        for devid, node in node_of.items():
-            if not devid:
-                labels_of[devid] = cluster_labels
-                continue
-            lnn = node if node is not None else devid_lnn.get(devid)
-            answers.append((devid, lnn))
-            labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
-        self.node_answers = answers
+        if not _FIELDS_OF_TYPE.keys() >= set(map(type, values)) or [] in values or {} in values:
+            return None  # a null, bool or string value, or an empty one
+        last = self._last_nodes
+        if last is not None and last[0] == devids and last[1] == nodes and last[2] == (cluster, devid_lnn, devid_label):
+            labels_of, answers = last[3]  # the same nodes answered as in the last rows: the same labels
+        else:
+            try:
+                node_of = dict(zip(devids, nodes))  # devid -> node member, first seen first
+            except TypeError:  # a devid that is not a number
+                return None
+            if list(map(node_of.__getitem__, devids)) != nodes:  # a devid with two node members
+                return None
+            cluster_labels = self.cluster_labels(cluster)
+            labels_of = {}  # devid -> labels
+            answers = []
+            for devid, node in node_of.items():
+                if not devid:
+                    labels_of[devid] = cluster_labels
+                    continue
+                lnn = node if node is not None else devid_lnn.get(devid)
+                answers.append((devid, lnn))
+                labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
+            self._last_nodes = (devids, nodes, (cluster, dict(devid_lnn), devid_label), (labels_of, answers))
+        self.node_answers = list(answers)
+        return dict.fromkeys(keys), columns, labels_of
+
+    @staticmethod
+    def _block_frames(block):
+        """The frames of a block frame's rows (list and dict values still deferred), at C level."""
+        _none, labels_of, _fields, (_held, (keys, devids, values, stamps)), units, _stamp, _degraded = block
+        fields = map(_FIELDS_OF_TYPE.__getitem__, map(type, values))
         labels = map(labels_of.__getitem__, devids)
-        return list(zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False)))
+        return zip(keys, labels, fields, zip(values), map(units.get, keys), stamps, repeat(False))
 
     def _rows(  # noqa: PLR0912 - one flat loop over every row
         self, rows, units, cluster, devid_lnn, *, include_degraded, nodes, devid_label
@@ -473,12 +493,48 @@ class RowDecoder:
         self._trim()
         out = []
         for frame in frames:
-            if frame[2] is None:
+            if frame[2] is not None:
+                out.append(frame)
+            elif frame[0] is None:  # a block: its rows' frames, list and dict values decoded
+                for row_frame in self._block_frames(frame):
+                    if row_frame[2] is None:
+                        key, labels, _fields, (value,), unit, stamp, degraded = row_frame
+                        self._value_into(out, key, labels, value, unit, stamp, degraded)
+                    else:
+                        out.append(row_frame)
+            else:
                 key, labels, _fields, (value,), unit, stamp, degraded = frame
                 self._value_into(out, key, labels, value, unit, stamp, degraded)
-            else:
-                out.append(frame)
         return out
+
+
+def frames_of_keys(frames, keys):
+    """``frames`` restricted to the statistics keys in ``keys`` (block frames cut to those rows)."""
+    out = []
+    for frame in frames:
+        if frame[0] is None and frame[2] is None:
+            _none, labels_of, _fields, (held, columns), units, _stamp, _degraded = frame
+            rows = list(map(keys.__contains__, columns[0]))
+            cut = tuple(list(compress(column, rows)) for column in columns)
+            kept = {key: None for key in held if key in keys}
+            out.append((None, labels_of, None, (kept, cut), units, None, False))
+        elif frame[0] in keys:
+            out.append(frame)
+    return out
+
+
+def frame_keys(frames):
+    """The distinct statistics keys of ``frames`` (a dict, in order: do not change it), block frames
+    included."""
+    if len(frames) == 1 and frames[0][0] is None and frames[0][2] is None:
+        return frames[0][3][0]  # one block: its own keys
+    keys = {}
+    for frame in frames:
+        if frame[0] is None and frame[2] is None:
+            keys.update(frame[3][0])
+        else:
+            keys[frame[0]] = None
+    return keys
 
 
 def frames_to_samples(frames):

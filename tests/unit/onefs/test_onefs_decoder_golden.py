@@ -65,6 +65,6 @@ def test_column_path_equals_row_loop(case):
         results.append((frames, errors, decoder.node_answers, decoder.cluster_degraded))
     assert results[0] == results[1]
     if case["name"] == "simulator 3 nodes":  # a healthy cluster's answer does take the column path
-        assert RowDecoder()._clean_rows(case["rows"], case["units"], "c", devid_lnn, True) is not None
+        assert RowDecoder()._clean_rows(case["rows"], "c", devid_lnn, True) is not None
     if case["name"] == "mixed node members":
-        assert RowDecoder()._clean_rows(case["rows"], case["units"], "c", devid_lnn, True) is None
+        assert RowDecoder()._clean_rows(case["rows"], "c", devid_lnn, True) is None
