@@ -89,6 +89,23 @@ def real_filesystem(labels: dict[str, str]) -> bool:
     return not any(mount == p.rstrip("/") or mount.startswith(p.rstrip("/") + "/") for p in PSEUDO_MOUNT_PREFIXES)
 
 
+def one_mount_per_filesystem(filesystems: dict) -> dict:
+    """One entry per filesystem: the mount points of one device and type (bind mounts, e.g. the files and
+    directories a container host binds in, or btrfs subvolumes) all report the same space, so only the
+    shortest mount point stays. Entries without a device label all stay."""
+    shortest: dict[tuple, tuple[int, str]] = {}
+    for (host, mount), seen in filesystems.items():
+        if "device" in seen:
+            key = (host, *seen["device"])
+            shortest[key] = min(shortest.get(key, (len(mount), mount)), (len(mount), mount))
+    kept = {(key[0], mount) for key, (_length, mount) in shortest.items()}
+    return {
+        (host, mount): seen
+        for (host, mount), seen in filesystems.items()
+        if "device" not in seen or (host, mount) in kept
+    }
+
+
 def reduce_write_request(request, who: Principal) -> list[MetricRow]:
     """Heartbeats and disk metrics from a parsed ``WriteRequest`` (403 for a series of another host)."""
     heartbeat: dict[str, int] = {}
@@ -106,10 +123,12 @@ def reduce_write_request(request, who: Principal) -> list[MetricRow]:
             seen = filesystems.setdefault((host, labels["mountpoint"]), {})
             if name not in seen or seen[name][0] <= newest[0]:
                 seen[name] = newest
+            if labels.get("device"):
+                seen["device"] = (labels["device"], labels.get("fstype", ""))
     rows = []
     for host, millis in sorted(heartbeat.items()):
         rows.append(MetricRow(host, HEARTBEAT_NAME, "ping", None, _time(millis, "heartbeat")))
-    for (host, mount), seen in sorted(filesystems.items()):
+    for (host, mount), seen in sorted(one_mount_per_filesystem(filesystems).items()):
         if AVAIL in seen and SIZE in seen and seen[SIZE][1] > 0:
             used = 100.0 * (1.0 - seen[AVAIL][1] / seen[SIZE][1])
             when = _time(max(seen[AVAIL][0], seen[SIZE][0]), mount)

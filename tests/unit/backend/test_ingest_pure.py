@@ -189,6 +189,27 @@ def test_reduce_write_request_keeps_newest_samples():
     ]
 
 
+def test_bind_mounts_of_one_filesystem_are_one_disk():
+    """nspawn binds /run/host/os-release (a file) and /run/host/incoming from the host's root filesystem: one
+    device, one disk row (the shortest mount point); another device and series without a device stay."""
+    msgs = proto.messages(lenient=False)
+    request = msgs["WriteRequest"]()
+    mounts = (
+        ("/run/host/os-release", "/dev/vda"), ("/", "/dev/vda"), ("/run/host/incoming", "/dev/vda"),
+        ("/srv", "/dev/vdb"), ("/data", None), ("/data2", None),
+    )  # fmt: skip
+    for mount, device in mounts:
+        for name, value in (("node_filesystem_avail_bytes", 25.0), ("node_filesystem_size_bytes", 100.0)):
+            ts = request.timeseries.add()
+            labels = {"__name__": name, "host": "h", "mountpoint": mount, "fstype": "ext4"}
+            labels.update({"device": device} if device else {})
+            for k, v in sorted(labels.items()):
+                ts.labels.add(name=k, value=v)
+            ts.samples.add(value=value, timestamp=1000)
+    rows = reduce_write_request(request, Principal("*"))
+    assert sorted(r.name for r in rows if r.type == "disk") == ["/", "/data", "/data2", "/srv"]
+
+
 def test_token_cache_expires_and_is_bounded():
     from ansible_collections.quadstats.stack.services.backend.auth import TokenCache  # noqa: PLC0415
 
