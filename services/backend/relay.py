@@ -9,7 +9,7 @@ body in a bounded queue (the oldest is dropped when full) and :meth:`run` sends 
 retrying connection errors and 5xx with backoff, dropping a batch Prometheus refuses (4xx). Outcomes
 per batch (``quadstats_backend_prometheus_relay_batches_total``): ``relayed``, ``rejected`` (4xx),
 ``failed`` (retries used up), ``dropped`` (pushed out of a full queue, or still queued at shutdown).
-One log line per change between up and failing, never one per request.
+One log line per change between up and failing and one at the first refusal, never one per request.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class PrometheusRelay:
         verify = ssl.create_default_context(cafile=str(settings.ca_file)) if settings.ca_file else True
         self._http = httpx.AsyncClient(timeout=settings.timeout_seconds, verify=verify)
         self.failing = False
+        self.rejected = 0
         counters.relay_up.set(1)  # no failure yet
 
     def offer(self, body: bytes) -> None:
@@ -80,10 +81,11 @@ class PrometheusRelay:
                 self.counters.relay.labels("relayed").inc()
                 self._state(None)
                 return
-            self._state(error)
-            if not retry:
-                self.counters.relay.labels("rejected").inc()
+            if not retry:  # Prometheus answered: it is up, this batch is refused (e.g. out-of-order samples)
+                self._state(None)
+                self._rejected(error)
                 return
+            self._state(error)
             if attempt < self.max_attempts:
                 delay = min(MAX_BACKOFF_SECONDS, self.backoff_seconds * 2 ** (attempt - 1))
                 with contextlib.suppress(TimeoutError):
@@ -102,6 +104,17 @@ class PrometheusRelay:
             return None, False
         why = f"HTTP {answer.status_code} {answer.text.strip()[:200]}".strip()
         return why, answer.status_code >= 500 or answer.status_code == 429
+
+    def _rejected(self, error: str) -> None:
+        self.rejected += 1
+        if self.rejected == 1:
+            log.warning(
+                "prometheus relay: %s refused a batch (%s); dropped, further refusals only counted"
+                ' (quadstats_backend_prometheus_relay_batches_total{outcome="rejected"})',
+                self.url,
+                error,
+            )
+        self.counters.relay.labels("rejected").inc()
 
     def _state(self, error: str | None) -> None:
         if error is None and self.failing:

@@ -114,6 +114,15 @@ def test_accepted_batches_reach_prometheus_and_refused_ones_never(prometheus, ce
     assert counts.get("relayed") == 2, counts
     assert counts.get("failed", 0) == 0 and counts.get("rejected", 0) == 0 and counts["up"] == 1, counts
 
+    # A sample older than the series' newest: the backend takes it, Prometheus refuses it (400, out of
+    # order); the relay drops it without retrying, says so once and stays up.
+    (labels, [(millis, _value)]) = series("qs_relay_probe", "qs-relay-a", 1.0)
+    assert post(base, token, (labels, [(millis - 60_000, 1.0)])).status_code == 204
+    daemon.wait_for(lambda: relay_counts(base).get("rejected", 0) == 1, timeout=60, what="a refused batch")
+    counts = relay_counts(base)
+    assert counts["up"] == 1 and counts.get("failed", 0) == 0, counts
+    assert daemon.log().count("prometheus relay:") == 1 and "refused a batch (HTTP 400" in daemon.log()
+
 
 def test_prometheus_away_ingest_still_accepted_and_the_relay_resumes(prometheus, certs, backend, make_token):
     # Slow retries (1 s, 2 s) and a queue of 2: batches posted faster than that push the oldest out.
