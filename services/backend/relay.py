@@ -58,21 +58,24 @@ class PrometheusRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Send queued batches in order until ``stop`` is set (what is still queued then is dropped)."""
-        while not stop.is_set():
-            if not self._queue:
-                self._ready.clear()
-                waiters = [asyncio.ensure_future(e.wait()) for e in (self._ready, stop)]
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for waiter in waiters:
-                    waiter.cancel()
-                continue
-            body = self._queue.popleft()
-            self.counters.relay_queue.set(len(self._queue))
-            await self._deliver(body, stop)
-        if self._queue:
-            self.counters.relay.labels("dropped").inc(len(self._queue))
-            self._queue.clear()
-            self.counters.relay_queue.set(0)
+        try:
+            while not stop.is_set():
+                if not self._queue:
+                    self._ready.clear()
+                    waiters = [asyncio.ensure_future(e.wait()) for e in (self._ready, stop)]
+                    await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                    for waiter in waiters:
+                        waiter.cancel()
+                    continue
+                body = self._queue.popleft()
+                self.counters.relay_queue.set(len(self._queue))
+                await self._deliver(body, stop)
+        finally:  # also when cancelled at shutdown in the middle of a request
+            if self._queue:
+                log.info("prometheus relay: %d queued batch(es) dropped at shutdown", len(self._queue))
+                self.counters.relay.labels("dropped").inc(len(self._queue))
+                self._queue.clear()
+                self.counters.relay_queue.set(0)
 
     async def _deliver(self, body: bytes, stop: asyncio.Event) -> None:
         for attempt in range(1, self.max_attempts + 1):

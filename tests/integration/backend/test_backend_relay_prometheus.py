@@ -21,6 +21,7 @@ from harness.backend_testing import bearer
 from harness.certs import make_test_ca
 from harness.daemon import parse_metrics
 from harness.prometheus import Prometheus
+from harness.trixie_container import free_tcp_port
 
 pytestmark = pytest.mark.slow
 SERVER_NAME = "backend.example"
@@ -167,3 +168,17 @@ def test_prometheus_certificate_is_checked_against_server_name(prometheus, certs
     assert "other.example" in daemon.log(), daemon.log()
     assert prometheus_values(prometheus, certs, "qs_relay_wrong_name") == []
     assert relay_counts(base).get("relayed", 0) == 0
+
+
+def test_shutdown_with_batches_queued_and_prometheus_away_is_clean(certs, backend, make_token):
+    """Nothing listens at the relay's URL (a closed port); long waits between tries: SIGTERM still ends the
+    service cleanly, the queued batches counted as dropped in its last words."""
+    url = f"https://127.0.0.1:{free_tcp_port()}/api/v1/write"
+    daemon, base = backend(url=url, ca_file=certs["ca"], server_name=SERVER_NAME, backoff_seconds=60)
+    token = make_token("qs-relay-a")
+    for i in range(3):
+        assert post(base, token, series("qs_relay_never", "qs-relay-a", float(i))).status_code == 204
+    daemon.wait_for(lambda: relay_counts(base)["up"] == 0, timeout=60, what="the relay failing", interval=0.5)
+    assert daemon.stop() == 0, daemon.log()
+    log = daemon.log()
+    assert "Traceback" not in log and "queued batch(es) dropped at shutdown" in log, log
