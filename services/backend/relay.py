@@ -5,7 +5,7 @@
 Prometheus has no authentication, so it stays private; the backend, which authenticates every host
 and binds each series to it, forwards the bodies it accepted (snappy protobuf, as received) to
 Prometheus's remote-write receiver. The ingest answer never waits for this: :meth:`offer` puts the
-body in a bounded queue (the oldest is dropped when full) and :meth:`run` sends in the background,
+body in a queue bounded in batches and bytes (the oldest are dropped when full) and :meth:`run` sends in the background,
 retrying connection errors and 5xx with backoff, dropping a batch Prometheus refuses (4xx). Outcomes
 per batch (``quadstats_backend_prometheus_relay_batches_total``): ``relayed``, ``rejected`` (4xx),
 ``failed`` (retries used up), ``dropped`` (pushed out of a full queue, or still queued at shutdown).
@@ -40,6 +40,7 @@ class PrometheusRelay:
         self.backoff_seconds = settings.backoff_seconds
         self.counters = counters
         self._queue: collections.deque[bytes] = collections.deque(maxlen=settings.queue_batches)
+        self._bytes, self.max_bytes = 0, settings.queue_bytes  # bodies as received (snappy): what the queue holds
         self._ready = asyncio.Event()
         self._extensions = {"sni_hostname": settings.server_name} if settings.server_name else {}
         verify = ssl.create_default_context(cafile=str(settings.ca_file)) if settings.ca_file else True
@@ -49,10 +50,12 @@ class PrometheusRelay:
         counters.relay_up.set(1)  # no failure yet
 
     def offer(self, body: bytes) -> None:
-        """Queue an accepted body; never blocks (a full queue drops its oldest batch)."""
-        if len(self._queue) == self._queue.maxlen:
+        """Queue an accepted body; never blocks (a full queue drops its oldest batches)."""
+        while self._queue and (len(self._queue) == self._queue.maxlen or self._bytes + len(body) > self.max_bytes):
+            self._bytes -= len(self._queue.popleft())
             self.counters.relay.labels("dropped").inc()
         self._queue.append(body)
+        self._bytes += len(body)
         self.counters.relay_queue.set(len(self._queue))
         self._ready.set()
 
@@ -68,6 +71,7 @@ class PrometheusRelay:
                         waiter.cancel()
                     continue
                 body = self._queue.popleft()
+                self._bytes -= len(body)
                 self.counters.relay_queue.set(len(self._queue))
                 await self._deliver(body, stop)
         finally:  # also when cancelled at shutdown in the middle of a request
@@ -75,6 +79,7 @@ class PrometheusRelay:
                 log.info("prometheus relay: %d queued batch(es) dropped at shutdown", len(self._queue))
                 self.counters.relay.labels("dropped").inc(len(self._queue))
                 self._queue.clear()
+                self._bytes = 0
                 self.counters.relay_queue.set(0)
 
     async def _deliver(self, body: bytes, stop: asyncio.Event) -> None:

@@ -138,6 +138,9 @@ class PrometheusRelaySettings(_Section):
         description="the host name (or address) Prometheus's certificate is checked against, instead of the URL's",
     )
     queue_batches: int = Field(1000, ge=1, le=100_000, description="batches kept while Prometheus is away")
+    queue_bytes: int = Field(
+        64 * MIB, ge=1024, le=4096 * MIB, description="their bodies' size (as received) kept at most; the oldest go"
+    )
     max_attempts: int = Field(4, ge=1, le=100, description="tries per batch on connection errors and 5xx")
     backoff_seconds: float = Field(1, gt=0, le=60, description="first wait between tries (doubling, up to 10 s)")
     timeout_seconds: float = Field(10, gt=0, le=120)

@@ -127,8 +127,8 @@ def test_accepted_batches_reach_prometheus_and_refused_ones_never(prometheus, ce
 
 
 def test_prometheus_away_ingest_still_accepted_and_the_relay_resumes(prometheus, certs, backend, make_token):
-    # Slow retries (1 s, 2 s) and a queue of 2: batches posted faster than that push the oldest out.
-    daemon, base = backend(**relay_settings(prometheus, certs, queue_batches=2, max_attempts=3, backoff_seconds=1))
+    # Slow retries (2 s, 4 s) and a queue of 2: batches posted faster than that push the oldest out.
+    daemon, base = backend(**relay_settings(prometheus, certs, queue_batches=2, max_attempts=3, backoff_seconds=2))
     token = make_token("qs-relay-a")
     assert post(base, token, series("qs_relay_before", "qs-relay-a")).status_code == 204
     wait_for_series(prometheus, certs, "qs_relay_before", daemon)

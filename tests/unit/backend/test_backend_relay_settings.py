@@ -18,7 +18,7 @@ def test_off_by_default_and_defaults_when_set(tmp_path):
         {"prometheus_relay": {"url": URL, "ca_file": str(ca), "server_name": "backend.example.org"}}
     ).prometheus_relay
     assert (relay.url, relay.ca_file, relay.server_name) == (URL, ca, "backend.example.org")
-    assert (relay.queue_batches, relay.max_attempts, relay.backoff_seconds) == (1000, 4, 1)
+    assert (relay.queue_batches, relay.queue_bytes, relay.max_attempts, relay.backoff_seconds) == (1000, 64 << 20, 4, 1)
     assert parse_settings({"prometheus_relay": {"url": "http://127.0.0.1:9090/api/v1/write"}}).prometheus_relay
 
 
@@ -30,6 +30,7 @@ def test_off_by_default_and_defaults_when_set(tmp_path):
         ({"url": "https://prometheus/api/v1/write?x=1"}, r"setting prometheus_relay\.url"),
         ({"url": URL, "server_name": "a b"}, r"setting prometheus_relay\.server_name"),
         ({"url": URL, "queue_batches": 0}, r"setting prometheus_relay\.queue_batches"),
+        ({"url": URL, "queue_bytes": 10}, r"setting prometheus_relay\.queue_bytes"),
         ({"url": URL, "max_attempts": 0}, r"setting prometheus_relay\.max_attempts"),
         ({"url": URL, "typo": 1}, r"setting prometheus_relay\.typo"),
         ({"url": URL, "ca_file": "/nonexistent/ca.pem"}, r"setting prometheus_relay\.ca_file: /nonexistent/ca\.pem"),
