@@ -272,7 +272,9 @@ def test_collector_config_lists_both_exporters(host):
     cx_target += '"container_exporter"'
     assert re.search(cx_target, config), config
     assert re.search(r'discovery\.http "extra" \{\s*url\s*=\s*"http://127\.0\.0\.1:9999/sd"', config), config
-    assert "targets         = discovery.http.extra.targets" in config
+    # the SD's loopback targets are named after the host (instance <host>:<port>) before they are scraped
+    assert re.search(r'discovery\.relabel "http_sd" \{\s*targets = discovery\.http\.extra\.targets', config), config
+    assert "targets         = discovery.relabel.http_sd.output" in config
     quadlet = host.file(COLLECTOR_QUADLET).content_string
     assert "Network=pasta:" + ",".join(f"-T,{port}" for port in sorted(FORWARDED)) in quadlet, quadlet
     # The running collector's pasta forwards exactly those ports (the unit was started from this quadlet).

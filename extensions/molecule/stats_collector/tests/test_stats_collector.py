@@ -322,18 +322,20 @@ def journal_rows(marker):
 
 
 def real_mountpoints(host):
-    """The host's mountpoints the backend keeps a disk metric for (findmnt on the host, not the stand-in's view)."""
-    out = host.check_output("findmnt -rn -o TARGET,FSTYPE")
-    keep = set()
+    """The host's mountpoints the backend keeps a disk metric for (findmnt on the host, not the stand-in's view):
+    one per filesystem (device and type; bind mounts show as SOURCE[/path]), the shortest mount point."""
+    out = host.check_output("findmnt -rn -o TARGET,FSTYPE,SOURCE")
+    shortest = {}
     for line in out.splitlines():
-        target, fstype = line.rsplit(" ", 1)
+        target, fstype, source = line.split(" ", 2)
         target = target.encode().decode("unicode_escape")
         if fstype in PSEUDO_FS or re.match(
             r"^/(dev|proc|sys|run/credentials/.+|var/lib/containers/storage/.+)($|/)", target
         ):
             continue
-        keep.add(target)
-    return keep
+        key = (source.split("[", 1)[0], fstype)
+        shortest[key] = min(shortest.get(key, (len(target), target)), (len(target), target))
+    return {target for _length, target in shortest.values()}
 
 
 def test_local_mode_reaches_the_real_backend(host, local_mode_vars):
