@@ -34,6 +34,7 @@ from ansible_collections.quadstats.stack.services.backend.ingest import (
     remote_write,
 )
 from ansible_collections.quadstats.stack.services.backend.observability import BackendMetrics, RequestMetricsMiddleware
+from ansible_collections.quadstats.stack.services.backend.relay import PrometheusRelay
 from ansible_collections.quadstats.stack.services.backend.retention import retention_round
 from ansible_collections.quadstats.stack.services.backend.settings import Settings, conninfo, telegram_token
 from ansible_collections.quadstats.stack.services.backend.tasks import periodic, stop_all
@@ -97,7 +98,7 @@ _LOC_NOISE = frozenset(("body", "query", "header", "path", "object", "list"))
 
 
 def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event) -> dict[str, asyncio.Task]:
-    """Start retention, alert evaluation and (when enabled) Telegram delivery rounds."""
+    """Start retention, alert evaluation and (when enabled) Telegram delivery rounds and the Prometheus relay."""
     clock = app.state.clock
     retention, alerts, tg = settings.retention, settings.alerts, settings.telegram
     rules = alerts.rules()
@@ -132,10 +133,21 @@ def background_tasks(app: FastAPI, settings: Settings, pool, stop: asyncio.Event
                 alerts.database_unreachable_seconds, app.state.telegram.send,
             )  # fmt: skip
             rounds["database-watch"] = (watchdog.interval, watchdog.round)
-    return {
+    tasks = {
         name: asyncio.create_task(periodic(name, interval, round_, stop), name=f"quadstats-{name}")
         for name, (interval, round_) in rounds.items()
     }
+    app.state.relay = None
+    if settings.prometheus_relay is not None:
+        app.state.relay = PrometheusRelay(settings.prometheus_relay, app.state.metrics)
+        tasks["prometheus-relay"] = asyncio.create_task(app.state.relay.run(stop), name="quadstats-prometheus-relay")
+    return tasks
+
+
+async def close_clients(app: FastAPI) -> None:
+    for client in (app.state.telegram, app.state.relay):
+        if client is not None:
+            await client.aclose()
 
 
 def _field_of(err: dict) -> str:
@@ -168,8 +180,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                 yield
             finally:
                 await stop_all(stop, app.state.tasks.values())
-                if app.state.telegram is not None:
-                    await app.state.telegram.aclose()
+                await close_clients(app)
         finally:
             await pool.close()
 

@@ -1,6 +1,6 @@
 # Copyright: quadstats.stack contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The service's own ``/metrics``: request counts and latencies, outbox depth, alert states, Telegram results.
+"""The service's own ``/metrics``: request counts and latencies, outbox depth, alert states, Telegram and relay results.
 
 One registry per app (no module-level state, several apps in one test process). Request metrics
 are labelled by the route's path template (a fixed set), never by the raw URL.
@@ -37,6 +37,22 @@ class BackendMetrics:
             "quadstats_backend_telegram_sends",
             "Telegram sendMessage attempts by outcome",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.relay = Counter(
+            "quadstats_backend_prometheus_relay_batches",
+            "Remote-write batches relayed to Prometheus by outcome (relayed, rejected, failed, dropped)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.relay_queue = Gauge(
+            "quadstats_backend_prometheus_relay_queue_batches",
+            "Accepted remote-write batches waiting to be relayed to Prometheus",
+            registry=self.registry,
+        )
+        self.relay_up = Gauge(
+            "quadstats_backend_prometheus_relay_up",
+            "1 when the last relay attempt to Prometheus succeeded, 0 while it fails",
             registry=self.registry,
         )
         self.outbox = Gauge(

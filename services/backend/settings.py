@@ -125,6 +125,27 @@ class TelegramSettings(_Section):
     poll_interval_seconds: float = Field(1, gt=0, le=60)
 
 
+class PrometheusRelaySettings(_Section):
+    url: str = Field(
+        ...,
+        pattern=r"^https?://[^/?#]+(/[^?#]*)?$",
+        description="Prometheus's remote-write receiver, e.g. https://10.89.0.12:9090/api/v1/write",
+    )
+    ca_file: Path | None = Field(None, description="CA bundle to verify Prometheus with (default: the system's)")
+    server_name: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_.:-]{1,253}$",
+        description="the host name (or address) Prometheus's certificate is checked against, instead of the URL's",
+    )
+    queue_batches: int = Field(1000, ge=1, le=100_000, description="batches kept while Prometheus is away")
+    queue_bytes: int = Field(
+        64 * MIB, ge=1024, le=4096 * MIB, description="their bodies' size (as received) kept at most; the oldest go"
+    )
+    max_attempts: int = Field(4, ge=1, le=100, description="tries per batch on connection errors and 5xx")
+    backoff_seconds: float = Field(1, gt=0, le=60, description="first wait between tries (doubling, up to 10 s)")
+    timeout_seconds: float = Field(10, gt=0, le=120)
+
+
 class OidcSettings(_Section):
     discovery_url: str = Field(
         ...,
@@ -170,6 +191,7 @@ class Settings(_Section):
     api: ApiSettings = ApiSettings()
     telegram: TelegramSettings = TelegramSettings()
     web: WebSettings = WebSettings()
+    prometheus_relay: PrometheusRelaySettings | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     public_url: str | None = Field(
         None,
@@ -201,6 +223,14 @@ def parse_settings(data: dict) -> Settings:
         raise ConfigError("settings telegram.token_file and telegram.chat_id: both are needed when telegram.enabled")
     if tg.ca_file is not None and not os.access(tg.ca_file, os.R_OK):
         raise ConfigError(f"setting telegram.ca_file: {tg.ca_file} does not exist or is not readable")
+    relay = settings.prometheus_relay
+    if relay is not None:
+        if relay.ca_file is not None and not os.access(relay.ca_file, os.R_OK):
+            raise ConfigError(f"setting prometheus_relay.ca_file: {relay.ca_file} does not exist or is not readable")
+        if not relay.url.startswith("https://") and (relay.ca_file is not None or relay.server_name is not None):
+            raise ConfigError(
+                "settings prometheus_relay.ca_file and prometheus_relay.server_name: only for an https:// url"
+            )
     _check_web(settings.web)
     return settings
 

@@ -10,7 +10,8 @@ The backend is no TSDB. From the series it keeps, per host (``host``/``hostname`
   from ``node_filesystem_avail_bytes`` and ``node_filesystem_size_bytes`` of the same request,
   pseudo filesystems and the kernel's/runtime's mountpoints excluded.
 
-Stale markers and other non-finite values are ignored. Everything else in the request is dropped.
+Stale markers and other non-finite values are ignored. Everything else in the request is dropped here;
+with ``prometheus_relay`` set, the accepted body goes on to Prometheus as received (services/backend/relay.py).
 """
 
 from __future__ import annotations
@@ -156,11 +157,15 @@ async def write(request: Request, who: Sender) -> Response:
     encoding = (request.headers.get("content-encoding") or "snappy").strip().lower()
     if encoding != "snappy":
         raise bad_request("Content-Encoding", "remote write bodies are snappy (block format)", 415)
-    data = snappy_decode(await request.body(), limits.max_decompressed_bytes)
+    body = await request.body()
+    data = snappy_decode(body, limits.max_decompressed_bytes)
     message = proto.messages()["WriteRequest"]()
     try:
         message.ParseFromString(data)
     except DecodeError:
         raise bad_request("body", "not a Prometheus WriteRequest (prompb, protobuf)") from None
     await request.app.state.metric_writer.upsert(reduce_write_request(message, who))
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:  # accepted: every series is the sender's own
+        relay.offer(body)
     return Response(status_code=204)

@@ -65,6 +65,19 @@ CASES = {
         "backend_url": "https://stats.example.org/",
     },
     "web_off": {"backend_web": False},
+    # backend__generated_ca_pem: what tasks/tls.yml reads from the host (the generated CA's certificate).
+    "relay_generated_ca": {
+        "backend_prometheus": True,
+        "backend__generated_ca_pem": PEM_CERT,
+        "backend_url": "https://stats.example.org:8443",
+    },
+    "relay_user_ca": {
+        "backend_prometheus": True,
+        "backend_tls_cert": PEM_CERT,
+        "backend_tls_key": PEM_KEY,
+        "backend_tls_ca_cert": PEM_CERT,
+    },
+    "relay_off": {"backend_prometheus": True, "backend_prometheus_relay": False},
 }
 
 ERROR_CASES = {
@@ -238,3 +251,24 @@ def test_web_on_by_default_and_off_on_request(rendered: Path) -> None:
     assert defaults["public_url"] == "https://defaults:8443"
     off = yaml.safe_load(files(rendered, "web_off")[0]["backend.yml"])
     assert "web" not in off and off["public_url"] == "https://defaults:8443".replace("defaults", "web_off")
+
+
+def test_prometheus_relay_to_the_private_address_checked_against_the_url_host(rendered: Path) -> None:
+    relay = yaml.safe_load(files(rendered, "telegram_prometheus_everywhere")[0]["backend.yml"])["prometheus_relay"]
+    # No CA known at render time without tls.yml: the system's CAs (ca_file left out).
+    assert relay == {"url": "https://10.90.1.12:9090/api/v1/write", "server_name": "backend.example.com"}
+    generated = yaml.safe_load(files(rendered, "relay_generated_ca")[0]["backend.yml"])["prometheus_relay"]
+    assert generated == {
+        "url": "https://10.89.64.12:9090/api/v1/write",
+        "server_name": "stats.example.org",
+        "ca_file": "/etc/quadstats/prometheus-ca.pem",
+    }
+    user = yaml.safe_load(files(rendered, "relay_user_ca")[0]["backend.yml"])["prometheus_relay"]
+    assert user["ca_file"] == "/etc/quadstats/prometheus-ca.pem" and user["server_name"] == "relay_user_ca"
+    prometheus = files(rendered, "relay_generated_ca")[0]["backend-prometheus.container"]
+    assert "--web.listen-address=:9090 " in prometheus and "PublishPort=127.0.0.1:9090:9090" in prometheus
+
+
+@pytest.mark.parametrize("case", ["defaults", "relay_off"])
+def test_no_prometheus_relay_without_prometheus_or_when_turned_off(rendered: Path, case: str) -> None:
+    assert "prometheus_relay" not in yaml.safe_load(files(rendered, case)[0]["backend.yml"])

@@ -58,7 +58,7 @@ GOLDEN_CASES = {
         "stats_collector_local_password": CANARY,
         # What playbooks/site.yml passes from the backend's facts: its private CA.
         "stats_collector_ca_cert": "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n",
-        # ... and on the backend host its own Prometheus, reached on the loopback (no password sent there).
+        # An extra receiver on the loopback (no password sent there); site.yml no longer sets one (the backend relays).
         "stats_collector_local_extra_metrics_urls": ["https://127.0.0.1:9090/api/v1/write"],
         "stats_collector_host_loopback_ports": [9090],
     },
