@@ -12,9 +12,10 @@ small HTTP server on 127.0.0.1 whose pages the test changes; each page is the co
 - ``host-restarted``: ``web`` restarted with a new id, image and labels → no alert;
 - ``host-gone``: the whole page fails (exporter down, ``up == 0``) → no container alert (TargetDown's business).
 
-Scraped directly, a vanished series gets a staleness marker at the next scrape; series that reach Prometheus by
-remote write without staleness markers (the collector stand-in) only vanish after the 5-minute lookback: not
-covered here (docs/stack.md).
+Scraped directly, a vanished series gets a staleness marker at the next scrape. Series that reach Prometheus by
+remote write vanish with the sender's staleness markers, or without them (the collector stand-in) only after the
+5-minute lookback: the second test runs the same Prometheus's ``promtool test rules`` on the role's default
+rendering with such series, minute by minute (both delays, the same cases, forgetting after 24 h).
 """
 
 from __future__ import annotations
@@ -93,16 +94,26 @@ class Pages:
 
 
 @pytest.fixture(scope="module")
-def rules_text(tmp_path_factory: pytest.TempPathFactory) -> str:
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The rules file per case: ``container_rule`` (for 0m, forget 1 h) and the role's ``defaults``."""
+    cases = {
+        "container_rule": {"backend_prometheus": True, "backend_prometheus_rules": RULES},
+        "defaults": {"backend_prometheus": True},
+    }
     out = render_role(
         "backend",
-        {"container_rule": {"backend_prometheus": True, "backend_prometheus_rules": RULES}},
+        cases,
         {"alert-rules.yml.j2": "alert-rules.yml"},
         ["backend__url"],
         out=tmp_path_factory.mktemp("container_rule"),
         secret=CANARY,
     )
-    return rendered_case(out, "container_rule", ["alert-rules.yml"])[0]
+    return {case: rendered_case(out, case, ["alert-rules.yml"])[0] for case in cases}
+
+
+@pytest.fixture
+def rules_text(rendered) -> str:
+    return rendered["container_rule"]
 
 
 @pytest.fixture
@@ -234,5 +245,81 @@ def test_container_down_fires_once_for_a_stopped_container_and_never_twice(rules
     except BaseException:
         print(prom.logs(tail=60))  # shown by pytest with the failure
         raise
+    finally:
+        prom.stop()
+
+
+# promtool's rule unit tests (the same engine, on series given minute by minute) for the role's defaults
+# (container_down_minutes 2, container_forget_hours 24) and series that arrive by remote write: without staleness
+# markers (the collector stand-in) they vanish only after the 5-minute lookback; with them (``stale``, what
+# Alloy's scrape writes and the backend relays as received) at once.
+LAST_SEEN = 'container_last_seen{{instance="{host}",job="container_exporter",name="web",id="{ident}",image="web:1"}}'
+EXPORTER = 'quadstats_container_exporter_containers{{instance="{host}",job="container_exporter"}}'
+SENT = 'quadstats_container_exporter_sink_sent_total{{instance="{host}",job="container_exporter",sink="backend"}}'
+MINUTES = 25 * 60 + 10  # past container_forget_hours (24)
+
+
+def series(name: str, host: str, values: str, ident: str = "aa") -> dict:
+    return {"series": name.format(host=host, ident=ident), "values": values}
+
+
+def alert(host: str) -> dict:
+    return {
+        "exp_labels": {"instance": host, "job": "container_exporter", "name": "web", "severity": "critical"},
+        "exp_annotations": {
+            "summary": f"Container web on {host} is not running (last seen 1970-01-01 00:01:40 +0000 UTC)"
+        },
+    }
+
+
+def promtool_tests() -> dict:
+    """Every series seen for minutes 0..10 (value 100: the last-seen second), then as each host's case says."""
+    seen, always = "100x10", f"1x{MINUTES}"
+    input_series = [
+        # web stops at 10 m, no staleness marker: still looked up until 15 m, then 2 m pending.
+        series(LAST_SEEN, "no-markers", seen), series(EXPORTER, "no-markers", always),
+        # web stops at 10 m with a staleness marker at 11 m: pending from 11 m, firing at 13 m.
+        series(LAST_SEEN, "markers", seen + " stale"), series(EXPORTER, "markers", always),
+        # the whole exporter page goes at 10 m: no container alert, ever.
+        series(LAST_SEEN, "exporter-gone", seen), series(EXPORTER, "exporter-gone", "1x10"),
+        # heartbeats to the backend, the exporter restarted at 10 m (counter back to 0), web not back: no alert.
+        series(LAST_SEEN, "heartbeats", seen), series(EXPORTER, "heartbeats", always),
+        series(SENT, "heartbeats", f"1+1x10 0x{MINUTES - 11}"),
+        # web restarted at 10 m with a new id: no alert.
+        series(LAST_SEEN, "restarted", seen), series(LAST_SEEN, "restarted", f"_x10 200x{MINUTES - 11}", "bb"),
+        series(EXPORTER, "restarted", always),
+    ]  # fmt: skip
+    expected = {
+        14: [alert("markers")],
+        19: [alert("markers"), alert("no-markers")],
+        MINUTES: [],  # forgotten after 24 h: resolved
+    }
+    return {
+        "rule_files": ["alert-rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": input_series,
+                "alert_rule_test": [
+                    {"eval_time": f"{minute}m", "alertname": ALERT, "exp_alerts": alerts}
+                    for minute, alerts in expected.items()
+                ],
+            }
+        ],
+    }
+
+
+def test_container_down_with_remote_written_series_and_the_default_durations(rendered, tmp_path):
+    prom = Prometheus().start()
+    try:
+        (tmp_path / "alert-rules.yml").write_text(rendered["defaults"])
+        (tmp_path / "container-down-test.yml").write_text(yaml.safe_dump(promtool_tests(), sort_keys=False))
+        prom.podman("cp", str(tmp_path), f"{prom.name}:/tmp/rule-test")
+        tested = prom.podman(
+            "exec", "-w", "/tmp/rule-test", prom.name, "promtool", "test", "rules", "container-down-test.yml",
+            check=False, timeout=300,
+        )  # fmt: skip
+        assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested.stdout + tested.stderr
     finally:
         prom.stop()
