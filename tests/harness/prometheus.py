@@ -7,6 +7,8 @@ Its ``instance`` label is ``127.0.0.1:<port>``. ``scrape_configs`` adds jobs (e.
 127.0.0.1: it runs on the host network); without ``remote_write_url`` it only stores.
 ``receiver=True`` turns its remote-write receiver on (``/api/v1/write``); ``tls`` (paths from
 ``harness.certs.make_test_ca``) makes it serve HTTPS with that certificate (a web config file).
+``rule_files`` ({file name: rules YAML}) are loaded as its ``rule_files`` (``/etc/qs/<name>``); firing and
+pending alerts are then at ``/api/v1/alerts`` (no Alertmanager needed).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class Prometheus(TrixieContainer):
         receiver: bool = False,
         tls: dict | None = None,
         port: int | None = None,
+        rule_files: dict[str, str] | None = None,
     ) -> None:
         super().__init__(PACKAGES, IMAGE, "qs-backend-prom-")
         self.port = port or free_tcp_port()
@@ -42,6 +45,7 @@ class Prometheus(TrixieContainer):
         self.remote_write_url = remote_write_url
         self.bearer_token = bearer_token
         self.scrape_configs = list(scrape_configs)
+        self.rule_files = dict(rule_files or {})
 
     @property
     def url(self) -> str:
@@ -59,6 +63,8 @@ class Prometheus(TrixieContainer):
                 *self.scrape_configs,
             ],
         }
+        if self.rule_files:
+            config["rule_files"] = [f"/etc/qs/{name}" for name in self.rule_files]
         if self.remote_write_url:
             config["remote_write"] = [
                 {
@@ -70,7 +76,7 @@ class Prometheus(TrixieContainer):
         return config
 
     def start(self, timeout: float = 60) -> Prometheus:
-        files = {"prometheus.yml": yaml.safe_dump(self.config()), "token": self.bearer_token}
+        files = {"prometheus.yml": yaml.safe_dump(self.config()), "token": self.bearer_token, **self.rule_files}
         flags = []
         if self.receiver:
             flags.append("--web.enable-remote-write-receiver")

@@ -30,6 +30,9 @@ TEMPLATES = {
     "prometheus.yml.j2": "prometheus.yml",
     "alert-rules.yml.j2": "alert-rules.yml",
 }
+RULE_DEFAULTS = yaml.safe_load((Path(__file__).parents[3] / "roles/backend/defaults/main.yml").read_text())[
+    "backend_prometheus_rules"
+]
 
 CASES = {
     "defaults": {},
@@ -116,6 +119,10 @@ ERROR_CASES = {
     ),
     "bad_state": ({"backend_state": "gone"}, ["backend_state", "present, absent"]),
     "url_with_query": ({"backend_url": "https://x.example.org/?a=1"}, ["backend_url is 'https://x.example.org/?a=1'"]),
+    "container_forget_zero": (
+        {"backend_prometheus_rules": {**RULE_DEFAULTS, "container_forget_hours": 0}},
+        ["backend_prometheus_rules.container_forget_hours is 0", "at least 1"],
+    ),
     "oidc_secret_file_given": (
         {"backend_oidc_client_secret": CANARY, "backend_web_oidc": {"client_id": "x", "client_secret_file": "/x"}},
         ["backend_web_oidc.client_secret_file: the role sets it"],
