@@ -62,6 +62,17 @@ GOLDEN_CASES = {
         "stats_collector_local_extra_metrics_urls": ["https://127.0.0.1:9090/api/v1/write"],
         "stats_collector_host_loopback_ports": [9090],
     },
+    # Grafana Cloud mode as playbooks/site.yml wires it: the same series to the backend too (its token, its CA).
+    "cloud_backend": {
+        **CLOUD,
+        "cloud_api_token": CANARY,
+        "stats_collector_cloud_backend": {
+            "url": "https://backend.example.net:8443",
+            "username": "monitor-01",
+            "password": CANARY + "-backend",
+            "ca_cert": "-----BEGIN CERTIFICATE-----\nTUlJQg==\n-----END CERTIFICATE-----\n",
+        },
+    },
     # What playbooks/site.yml passes on a host with both exporters (ports unsorted and repeated on purpose).
     "local_exporters": {
         "stats_collector_local_metrics_url": "http://backend.example.net:9090/api/v1/write",
@@ -119,6 +130,22 @@ ERROR_CASES = {
     "logs_user_missing": (
         {**CLOUD, "cloud_api_token": CANARY, "stats_collector_cloud_logs_instance": "logs-prod-012.grafana.net"},
         ["stats_collector_cloud_logs_user must be the numeric User id"],
+    ),
+    "cloud_backend_in_local_mode": (
+        {
+            "stats_collector_local_metrics_url": "https://b/api/v1/write",
+            "stats_collector_cloud_backend": {"url": "https://b:8443", "username": "h", "password": CANARY},
+        },
+        ["stats_collector_cloud_backend is for Grafana Cloud mode", "point stats_collector_local_metrics_url"],
+    ),
+    "cloud_backend_plain_http": (
+        {**CLOUD, "cloud_api_token": CANARY,
+         "stats_collector_cloud_backend": {"url": "http://b:8443/api/v1/write", "username": "h", "password": CANARY}},
+        ["stats_collector_cloud_backend.url 'http://b:8443/api/v1/write' must be the backend's", "https://"],
+    ),  # fmt: skip
+    "cloud_backend_no_password": (
+        {**CLOUD, "cloud_api_token": CANARY, "stats_collector_cloud_backend": {"url": "https://b:8443", "username": "h"}},
+        ["stats_collector_cloud_backend needs username and password", "password missing"],
     ),
     "local_url_no_scheme": (
         {"stats_collector_local_metrics_url": "backend:9090/api/v1/write"},

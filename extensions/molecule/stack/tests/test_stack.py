@@ -11,11 +11,13 @@ one Telegram alert within the ping timeout + 30 s, shown on the dashboard; start
 backend restart and a database restart while the alert is pending, the same after a reboot of both hosts,
 journal markers neither lost nor duplicated across all of it, secrets nowhere, a second converge at -vvv after
 all that (changed=0: the scenario's idempotence check), the dashboards' PromQL on the deployed Prometheus,
-absent.
+Grafana Cloud mode (site.yml again with cloud_* set: the collectors push to a cloud stand-in, the backend still
+alerts), absent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import http.cookiejar
 import json
 import os
@@ -50,6 +52,8 @@ CA = f"{CREDENTIALS}/backend-ca/ca.pem"
 EPHEMERAL = ephemeral_dir()
 MESSAGES = EPHEMERAL / "servers" / "telegram.jsonl"
 MARKERS = EPHEMERAL / "markers.json"
+# Grafana Cloud mode: the users of the metrics (Prometheus) and logs (Loki) data sources
+CLOUD_USER, CLOUD_LOGS_USER = "1234567", "7654321"
 # minutes_till_alert (1) + 30 s, plus the evaluation interval (5 s) and one heartbeat interval (5 s)
 ALERT_WITHIN = 60 + 30 + 10
 UNITS = {
@@ -109,6 +113,25 @@ def secrets() -> dict[str, str]:
     found = {f"canary{suffix}": canary() + suffix for suffix in suffixes}
     found.update({f"token of {n}": t for n, t in tokens().items()})
     return found
+
+
+def cloud_receiver(*args) -> None:
+    """tests/harness/receiver.py start|stop: the Grafana Cloud stand-in (records each push, decoded)."""
+    command = [sys.executable, project_dir() / "tests" / "harness" / "receiver.py", *map(str, args)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def cloud_stand_in(name: str) -> dict:
+    """Start the Grafana Cloud stand-in for host ``name`` on the machine side of its veth (HTTPS on 443)."""
+    peer = ".".join([*RUNNER.get_variables(name)["ansible_host"].split(".")[:3], "1"])
+    found = {"peer": peer, "log": EPHEMERAL / f"cloud-{name}.jsonl", "pidfile": EPHEMERAL / f"cloud-{name}.pid"}
+    cloud_receiver("start", "--address", peer, "--port", 443, "--tls", "--ca-out", EPHEMERAL / f"cloud-{name}-ca.pem",
+                   "--log", found["log"], "--pidfile", found["pidfile"], "--lifetime", 900)  # fmt: skip
+    return found
+
+
+def receiver_records(log) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
 
 
 def log_markers(count: int = 3) -> None:
@@ -403,6 +426,68 @@ def _up(api) -> bool:
         return api.series_count("up", True, 60) > 0
     except OSError:
         return False
+
+
+def test_grafana_cloud_mode_sends_to_the_cloud_and_keeps_alerts_on_the_backend():
+    """site.yml with cloud_* set: both collectors push metrics (remote write) and the journal (Loki push) to
+    "Grafana Cloud" (a STAND-IN: the test receiver on the machine side of each host's veth, HTTPS with its own test
+    CA, decoding and recording what arrives), while the container exporters keep sending heartbeats and disk usage
+    to the backend and the collectors the same series to the backend too (each host's heartbeat and disk usage), so
+    the backend still alerts: the same round trip as above."""
+    token = canary() + "-cloud"
+    token_sha256 = hashlib.sha256(token.encode()).hexdigest()
+    receivers = {name: cloud_stand_in(name) for name in UNITS}
+    # each host pushes to its own veth's machine side, as each would reach grafana.net
+    peer = "{{ (ansible_host.split('.')[:3] + ['1']) | join('.') }}"
+    cloud_vars = EPHEMERAL / "cloud-vars.json"
+    cloud_vars.write_text(json.dumps({
+        "cloud_instance": peer, "cloud_user": CLOUD_USER, "cloud_api_token": token,
+        "stats_collector_cloud_logs_instance": peer, "stats_collector_cloud_logs_user": CLOUD_LOGS_USER,
+        "stats_collector_ca_cert": "{{ lookup('file', qs_ephemeral ~ '/cloud-' ~ inventory_hostname ~ '-ca.pem') }}",
+    }))  # fmt: skip
+    try:
+        others = [(name, unit) for name, units in UNITS.items() for unit in units if unit != "stats-collector.service"]
+        pids = {(name, unit): service(unit).main_pid(on(name)) for name, unit in others}
+        output = playbook("converge.yml", "-e", f"@{cloud_vars}")
+        assert token not in output
+        switched = sql("SELECT now()")[0][0]
+        for (name, unit), pid in pids.items():
+            assert service(unit).main_pid(on(name)) == pid, f"{name}: {unit} restarted by the switch to cloud mode"
+        collector = service("stats-collector.service")
+        for name, receiver in receivers.items():
+            config = on(name).file(f"/home/{USER}/.config/stats-collector/config.alloy").content_string
+            # metrics to the cloud and to the backend (its heartbeat and disk rows), the journal to the cloud only
+            backend = "127.0.0.1" if name == BACKEND else RUNNER.get_variables(BACKEND)["ansible_host"]
+            assert f"https://{receiver['peer']}/api/prom/push" in config, config
+            assert f"https://{backend}:8443/api/v1/write" in config, config
+            assert f"https://{receiver['peer']}/loki/api/v1/push" in config and "8443/loki" not in config, config
+            hostname = on(name).check_output("hostname")
+
+            def pushed(path, user, log=receiver["log"], hostname=hostname):
+                return [
+                    r for r in receiver_records(log)
+                    if r["path"].endswith(path) and r["user"] == user and r["password_sha256"] == token_sha256
+                    and hostname in json.dumps(r["body"])
+                ] or None  # fmt: skip
+
+            metrics = wait_for(lambda: pushed("/api/prom/push", CLOUD_USER), timeout=120, interval=3)
+            assert metrics, f"{name}: no remote write at the cloud stand-in: {receiver_records(receiver['log'])[-3:]}"
+            names = {labels.get("__name__") for r in metrics for labels, _value, _ms in r["body"]["series"]}
+            assert {"node_load1", "node_filesystem_avail_bytes"} <= names, names
+            assert wait_for(lambda: pushed("/loki/api/v1/push", CLOUD_LOGS_USER), timeout=120, interval=3), name
+            for place in (f"podman inspect {collector.container}", "systemctl --user show stats-collector.service"):
+                assert token not in collector.run(on(name), place).stdout, f"the cloud token is in {place} on {name}"
+        # the monitored host's heartbeat and disk usage (collector) and its app's heartbeat (exporter) still arrive
+        hostname = on(HOST).check_output("hostname")
+        fresh = (
+            f"SELECT count(*) FROM metrics WHERE host = '{hostname}' AND reported_at > '{switched}' "  # noqa: S608
+            f"AND (name, type) IN (('host', 'ping'), ('container {APP}', 'ping'), ('/', 'disk'))"
+        )
+        assert wait_for(lambda: sql(fresh)[0][0] == "3", timeout=120, interval=3), sql(fresh)
+        alert_round_trip("in Grafana Cloud mode")
+    finally:
+        for receiver in receivers.values():
+            cloud_receiver("stop", "--pidfile", receiver["pidfile"])
 
 
 def test_absent_removes_every_role():
