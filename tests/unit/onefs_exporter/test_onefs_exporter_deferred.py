@@ -140,7 +140,8 @@ def test_the_same_keys_dict_again_after_another_reading_took_some_of_its_keys():
     assert frame_keys(again) is keys  # fresh rows with the same keys: the same dict
     clock = Clock()
     state = ClusterState("c", clock=clock)
-    state.put_reading([frame("k.a", 1), frame("k.b", 2)], (held := {"k.a": None, "k.b": None}), 10.0)
+    held = {"k.a": None, "k.b": None}
+    state.put_reading([frame("k.a", 1), frame("k.b", 2)], held, 10.0)
     state.put_reading([frame("k.b", 3)], {"k.b": None}, 10.0)  # another group's reading of k.b
     state.put_reading([frame("k.a", 4), frame("k.b", 5)], held, 10.0)  # the first group's keys dict again
     assert sorted((f[0], f[3]) for f in state.frames()) == [("k.a", (4,)), ("k.b", (5,))]
