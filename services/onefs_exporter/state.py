@@ -59,6 +59,7 @@ class ClusterState:
         self._lock = threading.Lock()
         self._sources = {}  # source -> (frames, expires_at on clock, the stat keys it holds or None: all)
         self._holder = {}  # stat key -> the reading (a source numbered by put_reading) holding its values
+        self._split = set()  # readings a later reading took some (not all) of their keys from
         self._readings = 0
         self._next_expiry = float("inf")
         self._rendered = {}  # timestamps flag -> text
@@ -99,9 +100,13 @@ class ClusterState:
             holder = self._holder
             old = holder.get(next(iter(keys), None))
             entry = self._sources.get(old) if old is not None else None
-            if entry is not None and len(entry[2]) == len(keys) and all(map(eq, map(holder.get, keys), repeat(old))):
+            if entry is not None and (
+                (entry[2] is keys and old not in self._split)  # the decoder's keys dict of the same rows
+                or (len(entry[2]) == len(keys) and all(map(eq, map(holder.get, keys), repeat(old))))
+            ):
                 # The keys of the reading this one replaces (every poll of a group): its entry, new values.
                 self._sources[old] = (frames, expires, keys)
+                self._split.discard(old)  # it holds every one of its keys again
                 self._next_expiry = min(self._next_expiry, expires)
                 self._changed()
                 return
@@ -117,6 +122,9 @@ class ClusterState:
                 # Usually the new reading has every key of the earlier one: it holds none any more.
                 if entry[2].keys() <= keys.keys() or not any(map(eq, map(holder.get, entry[2]), repeat(old))):
                     del self._sources[old]
+                    self._split.discard(old)
+                else:
+                    self._split.add(old)
             self._next_expiry = min(self._next_expiry, expires)
             self._changed()
 
@@ -134,6 +142,7 @@ class ClusterState:
             if entry[1] > now:
                 live[source] = entry
             elif entry[2] is not None:
+                self._split.discard(source)
                 for key in entry[2]:
                     if self._holder.get(key) == source:
                         del self._holder[key]

@@ -22,7 +22,7 @@ and disk lists.
 
 from __future__ import annotations
 
-from itertools import chain, compress, repeat
+from itertools import chain, compress, filterfalse, repeat
 from operator import is_, itemgetter
 
 from ansible_collections.quadstats.stack.plugins.module_utils.errors import KIND_DEGRADED
@@ -198,6 +198,12 @@ _CODE_OF = itemgetter("error_code")
 _ROW_MEMBERS = itemgetter(*_ROW_NAMES)
 
 
+def _has_empty(values):
+    """Whether numbers, lists and dicts include an empty list or dict (the falsy values, a few, looked at twice)."""
+    falsy = list(filterfalse(None, values))
+    return [] in falsy or {} in falsy
+
+
 class RowDecoder:
     """Decodes ``statistics/current`` rows into frames, remembering between calls how each dict shape
     decodes and the label dicts already built (so a long-running reader re-normalises nothing).
@@ -224,6 +230,7 @@ class RowDecoder:
         self._plans = {}  # (member names, member types) -> shape plan
         self._labels = {}  # label cache key -> labels dict (kept alive, so ids stay unique)
         self._last_nodes = None  # (devids, node members, label arguments, (labels per devid, answers)) of _clean_rows
+        self._last_keys = ([], {})  # (keys column, its distinct keys) of the last rows _clean_rows passed
 
     def _trim(self):
         if len(self._labels) > self.MAX_ENTRIES or len(self._plans) > self.MAX_ENTRIES:
@@ -381,12 +388,18 @@ class RowDecoder:
         try:
             if any(map(_CODE_OF, rows)):
                 return None
-            columns = keys, devids, values, _stamps = tuple(list(map(getter, rows)) for getter in _COLUMNS)
+            keys, devids, values, stamps = [list(map(getter, rows)) for getter in _COLUMNS]
             nodes = list(map(dict.get, rows, repeat("node")))
         except (KeyError, TypeError):  # a row without a member, or not a dict
             return None
-        if not _FIELDS_OF_TYPE.keys() >= set(map(type, values)) or [] in values or {} in values:
+        if not _FIELDS_OF_TYPE.keys() >= set(map(type, values)) or _has_empty(values):
             return None  # a null, bool or string value, or an empty one
+        if keys == self._last_keys[0]:  # the same keys as the last rows: their distinct keys, the earlier strings
+            keys, distinct = self._last_keys
+        else:
+            distinct = dict.fromkeys(keys)
+            self._last_keys = (keys, distinct)
+        columns = (keys, devids, values, stamps)
         last = self._last_nodes
         if last is not None and last[0] == devids and last[1] == nodes and last[2] == (cluster, devid_lnn, devid_label):
             labels_of, answers = last[3]  # the same nodes answered as in the last rows: the same labels
@@ -409,7 +422,7 @@ class RowDecoder:
                 labels_of[devid] = self.node_labels(cluster, lnn, devid, devid_label)
             self._last_nodes = (devids, nodes, (cluster, dict(devid_lnn), devid_label), (labels_of, answers))
         self.node_answers = list(answers)
-        return dict.fromkeys(keys), columns, labels_of
+        return distinct, columns, labels_of
 
     @staticmethod
     def _block_frames(block):

@@ -126,3 +126,28 @@ def test_frames_of_some_keys_are_those_keys_frames(case):
     cut = frames_of_keys(deferred, some)
     assert list(frame_keys(cut)) == [key for key in keys if key in some]
     assert RowDecoder().expand(cut) == [f for f in decode(case, defer=False) if f[0] in some]
+
+
+def test_the_same_keys_dict_again_after_another_reading_took_some_of_its_keys():
+    """The decoder hands out one keys dict while the rows have the same keys; the store replaces that
+    reading in place, but not once a later reading took some of its keys."""
+    (case,) = [c for c in GOLDEN["cases"] if c["name"] == "simulator 3 nodes"]
+    decoder = RowDecoder()
+    devid_lnn = {int(k): v for k, v in case["devid_lnn"].items()}
+    first = decoder.decode(json.loads(json.dumps(case["rows"])), case["units"], "c", devid_lnn, defer=True)[0]
+    again = decoder.decode(json.loads(json.dumps(case["rows"])), case["units"], "c", devid_lnn, defer=True)[0]
+    keys = frame_keys(first)
+    assert frame_keys(again) is keys  # fresh rows with the same keys: the same dict
+    clock = Clock()
+    state = ClusterState("c", clock=clock)
+    held = {"k.a": None, "k.b": None}
+    state.put_reading([frame("k.a", 1), frame("k.b", 2)], held, 10.0)
+    state.put_reading([frame("k.b", 3)], {"k.b": None}, 10.0)  # another group's reading of k.b
+    state.put_reading([frame("k.a", 4), frame("k.b", 5)], held, 10.0)  # the first group's keys dict again
+    assert sorted((f[0], f[3]) for f in state.frames()) == [("k.a", (4,)), ("k.b", (5,))]
+    state.put_reading([frame("k.b", 6)], {"k.b": None}, 10.0)
+    state.put_reading([frame("k.a", 7), frame("k.b", 8)], held, 10.0)
+    clock.now = 5.0
+    state.put_reading([frame("k.a", 9), frame("k.b", 10)], held, 10.0)  # in place: nothing else holds them
+    assert sorted((f[0], f[3]) for f in state.frames()) == [("k.a", (9,)), ("k.b", (10,))]
+    assert len(state._sources) == 1
