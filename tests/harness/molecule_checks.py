@@ -45,10 +45,11 @@ def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def playbook(name: str, *extra: str) -> str:
-    """Run a scenario playbook against the molecule inventory; fail on error; return its full output."""
+def playbook(name: str, *extra: str, inventory: str | Path = "") -> str:
+    """Run a scenario playbook against the molecule inventory (or ``inventory``); fail on error; return its full
+    output."""
     result = subprocess.run(
-        [Path(sys.executable).parent / "ansible-playbook", "-i", INVENTORY, scenario_dir() / name, *extra],
+        [Path(sys.executable).parent / "ansible-playbook", "-i", inventory or INVENTORY, scenario_dir() / name, *extra],
         capture_output=True,
         text=True,
         timeout=900,

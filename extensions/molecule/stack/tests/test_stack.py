@@ -11,8 +11,8 @@ one Telegram alert within the ping timeout + 30 s, shown on the dashboard; start
 backend restart and a database restart while the alert is pending, the same after a reboot of both hosts,
 journal markers neither lost nor duplicated across all of it, secrets nowhere, a second converge at -vvv after
 all that (changed=0: the scenario's idempotence check), the dashboards' PromQL on the deployed Prometheus,
-Grafana Cloud mode (site.yml again with cloud_* set: the collectors push to a cloud stand-in, the backend still
-alerts), absent.
+a host removed from the inventory and revoked, then added back, Grafana Cloud mode (site.yml again with cloud_*
+set: the collectors push to a cloud stand-in, the backend still alerts), absent.
 """
 
 from __future__ import annotations
@@ -27,11 +27,14 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from pathlib import Path
 
 import testinfra.utils.ansible_runner
+import yaml
 from harness import dashboards
 from harness.molecule_checks import (
     INVENTORY,
@@ -113,6 +116,35 @@ def secrets() -> dict[str, str]:
     found = {f"canary{suffix}": canary() + suffix for suffix in suffixes}
     found.update({f"token of {n}": t for n, t in tokens().items()})
     return found
+
+
+def fresh_rows(hostname: str, since: str) -> int:
+    """How many of the host's heartbeat, app heartbeat and root disk rows the backend updated after ``since``."""
+    query = (
+        f"SELECT count(*) FROM metrics WHERE host = '{hostname}' AND reported_at > '{since}' "  # noqa: S608
+        f"AND (name, type) IN (('host', 'ping'), ('container {APP}', 'ping'), ('/', 'disk'))"
+    )
+    return int(sql(query)[0][0])
+
+
+def ingest_status(token: str) -> int:
+    """The HTTP status of an empty ``POST /metric`` with ``token`` (the token is checked before the body)."""
+    base = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
+    context = ssl.create_default_context(cadata=on(BACKEND).file(CA).content_string)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(f"{base}/metric", data=b"[]", method="POST", headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:  # noqa: S310 - https
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def drop_host(node, name: str):
+    """An inventory (as loaded YAML) without host ``name`` in any group."""
+    if isinstance(node, dict):
+        return {key: drop_host(value, name) for key, value in node.items() if key != name}
+    return node
 
 
 def cloud_receiver(*args) -> None:
@@ -428,6 +460,38 @@ def _up(api) -> bool:
         return False
 
 
+def test_a_host_removed_and_revoked_then_added_back_touches_only_itself_and_the_token_list():
+    """site.yml on an inventory without the monitored host, with -e backend_ingest_revoke_absent=true: its token is
+    revoked (hash and kept file gone: the backend answers 401) and nothing else changes; the full inventory again:
+    only that host and the backend's token list change (a new token, no restart of the backend), data flows again."""
+    hostname = on(HOST).check_output("hostname")
+    old = tokens()[hostname]
+    assert ingest_status(old) != 401, "the host's token is refused before it is revoked: the check proves nothing"
+    backend_pid = service("backend.service").main_pid(on(BACKEND))
+    # beside molecule's inventory file, so the scenario's group_vars next to it apply too
+    without = Path(INVENTORY).with_name(f"without-{HOST}.yml")
+    without.write_text(yaml.safe_dump(drop_host(yaml.safe_load(Path(INVENTORY).read_text()), HOST)))
+    try:
+        removed = playbook("converge.yml", "-e", "backend_ingest_revoke_absent=true", inventory=without)
+    finally:
+        without.unlink()
+    assert not re.search(rf"^{HOST}\s*:", removed, re.MULTILINE), "the removed host was in the play"
+    changed = changed_tasks(removed)
+    assert changed and all("revoke" in task.lower() or "token" in task.lower() for task in changed), changed
+    assert hostname not in tokens()
+    assert ingest_status(old) == 401, "the revoked token is still accepted"
+    assert ingest_status(tokens()[on(BACKEND).check_output("hostname")]) != 401
+
+    switched = sql("SELECT now()")[0][0]
+    added = playbook("converge.yml")
+    on_backend = [task for task in changed_tasks(added) if task.startswith(f"{BACKEND}:")]
+    assert on_backend and all("token" in task.lower() for task in on_backend), on_backend
+    assert service("backend.service").main_pid(on(BACKEND)) == backend_pid, "the backend restarted"
+    new = tokens()[hostname]
+    assert new != old
+    assert wait_for(lambda: fresh_rows(hostname, switched) == 3, timeout=120, interval=3), "no data after re-adding"
+
+
 def test_grafana_cloud_mode_sends_to_the_cloud_and_keeps_alerts_on_the_backend():
     """site.yml with cloud_* set: both collectors push metrics (remote write) and the journal (Loki push) to
     "Grafana Cloud" (a STAND-IN: the test receiver on the machine side of each host's veth, HTTPS with its own test
@@ -479,11 +543,7 @@ def test_grafana_cloud_mode_sends_to_the_cloud_and_keeps_alerts_on_the_backend()
                 assert token not in collector.run(on(name), place).stdout, f"the cloud token is in {place} on {name}"
         # the monitored host's heartbeat and disk usage (collector) and its app's heartbeat (exporter) still arrive
         hostname = on(HOST).check_output("hostname")
-        fresh = (
-            f"SELECT count(*) FROM metrics WHERE host = '{hostname}' AND reported_at > '{switched}' "  # noqa: S608
-            f"AND (name, type) IN (('host', 'ping'), ('container {APP}', 'ping'), ('/', 'disk'))"
-        )
-        assert wait_for(lambda: sql(fresh)[0][0] == "3", timeout=120, interval=3), sql(fresh)
+        assert wait_for(lambda: fresh_rows(hostname, switched) == 3, timeout=120, interval=3)
         alert_round_trip("in Grafana Cloud mode")
     finally:
         for receiver in receivers.values():
