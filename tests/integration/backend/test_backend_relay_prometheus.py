@@ -92,10 +92,12 @@ def relay_counts(base) -> dict[str, float]:
     page = httpx.get(f"{base}/metrics", timeout=10).text
     counts = {
         labels["outcome"]: value
-        for name, labels, value, _ in parse_metrics(page)
+        for name, labels, value, _stamp in parse_metrics(page)
         if name == "quadstats_backend_prometheus_relay_batches_total"
     }
-    up = [value for name, _, value, _ in parse_metrics(page) if name == "quadstats_backend_prometheus_relay_up"]
+    up = [
+        value for name, _labels, value, _stamp in parse_metrics(page) if name == "quadstats_backend_prometheus_relay_up"
+    ]
     return {**counts, "up": up[0]}
 
 
