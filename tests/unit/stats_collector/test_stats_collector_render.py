@@ -35,6 +35,8 @@ HOST = {
 }
 STACK = "prometheus-prod-24-prod-eu-west-2.grafana.net"
 CLOUD = {"cloud_instance": STACK, "cloud_user": 1234567}
+CLOUD_WITH_TOKEN = {**CLOUD, "cloud_api_token": CANARY}
+BACKEND = {"url": "https://b:8443", "username": "h", "password": CANARY}
 
 GOLDEN_CASES = {
     "cloud": {
@@ -134,17 +136,16 @@ ERROR_CASES = {
     "cloud_backend_in_local_mode": (
         {
             "stats_collector_local_metrics_url": "https://b/api/v1/write",
-            "stats_collector_cloud_backend": {"url": "https://b:8443", "username": "h", "password": CANARY},
+            "stats_collector_cloud_backend": BACKEND,
         },
         ["stats_collector_cloud_backend is for Grafana Cloud mode", "point stats_collector_local_metrics_url"],
     ),
     "cloud_backend_plain_http": (
-        {**CLOUD, "cloud_api_token": CANARY,
-         "stats_collector_cloud_backend": {"url": "http://b:8443/api/v1/write", "username": "h", "password": CANARY}},
+        {**CLOUD_WITH_TOKEN, "stats_collector_cloud_backend": {**BACKEND, "url": "http://b:8443/api/v1/write"}},
         ["stats_collector_cloud_backend.url 'http://b:8443/api/v1/write' must be the backend's", "https://"],
-    ),  # fmt: skip
+    ),
     "cloud_backend_no_password": (
-        {**CLOUD, "cloud_api_token": CANARY, "stats_collector_cloud_backend": {"url": "https://b:8443", "username": "h"}},
+        {**CLOUD_WITH_TOKEN, "stats_collector_cloud_backend": {"url": "https://b:8443", "username": "h"}},
         ["stats_collector_cloud_backend needs username and password", "password missing"],
     ),
     "local_url_no_scheme": (
