@@ -85,6 +85,13 @@ def decode_protobuf(path: str, body: bytes) -> dict:
     }
 
 
+def records(log_path: Path) -> list[dict]:
+    """The records a receiver appended to ``log_path`` (one per request), oldest first; none before the first."""
+    if not log_path.exists():
+        return []
+    return [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+
+
 def record_of(method: str, path: str, headers, body: bytes) -> dict:
     """What the receiver keeps of one request (the password only as SHA-256 and length)."""
     user = password = None

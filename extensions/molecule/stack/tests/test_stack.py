@@ -17,7 +17,6 @@ set: the collectors push to a cloud stand-in, the backend still alerts), absent.
 
 from __future__ import annotations
 
-import hashlib
 import http.cookiejar
 import json
 import os
@@ -44,8 +43,10 @@ from harness.molecule_checks import (
     ephemeral_dir,
     playbook,
     project_dir,
+    sha256,
     wait_for,
 )
+from harness.receiver import records
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 RUNNER = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY)
@@ -93,9 +94,9 @@ def app_records() -> list[tuple[float, str]]:
     """(when the stand-in received it, text) of each Telegram message about the app."""
     if not MESSAGES.exists():
         return []
-    records = [json.loads(line) for line in MESSAGES.read_text().splitlines()]
+    sent = [json.loads(line) for line in MESSAGES.read_text().splitlines()]
     # the messages are Telegram HTML
-    found = [(r["time"], re.sub(r"<[^>]+>", "", (r["json"] or {}).get("text", ""))) for r in records]
+    found = [(r["time"], re.sub(r"<[^>]+>", "", (r["json"] or {}).get("text", ""))) for r in sent]
     # every message naming the app, whatever sent it (the backend's heartbeat rule or a Prometheus rule relayed
     # to its Alertmanager API): "exactly one alert" counts them all
     return [(when, text) for when, text in found if APP in text]
@@ -127,10 +128,15 @@ def fresh_rows(hostname: str, since: str) -> int:
     return int(sql(query)[0][0])
 
 
+def backend_https() -> tuple[str, ssl.SSLContext]:
+    """The backend's URL as the monitored host reaches it, and a TLS context trusting only the role's CA."""
+    base = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
+    return base, ssl.create_default_context(cadata=on(BACKEND).file(CA).content_string)
+
+
 def ingest_status(token: str) -> int:
     """The HTTP status of an empty ``POST /metric`` with ``token`` (the token is checked before the body)."""
-    base = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
-    context = ssl.create_default_context(cadata=on(BACKEND).file(CA).content_string)
+    base, context = backend_https()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     request = urllib.request.Request(f"{base}/metric", data=b"[]", method="POST", headers=headers)  # noqa: S310
     try:
@@ -162,10 +168,6 @@ def cloud_stand_in(name: str) -> dict:
     return found
 
 
-def receiver_records(log) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-
-
 def log_markers(count: int = 3) -> None:
     """Log marker lines on the monitored host and remember them (the journal test counts them at the end)."""
     run = json.loads(MARKERS.read_text()) if MARKERS.exists() else {"id": uuid.uuid4().hex[:12], "n": 0}
@@ -177,8 +179,7 @@ def log_markers(count: int = 3) -> None:
 
 def session() -> tuple[urllib.request.OpenerDirector, str]:
     """A logged-in web session of the admin (the local login form with its CSRF token)."""
-    base = f"https://{RUNNER.get_variables(BACKEND)['ansible_host']}:8443"
-    context = ssl.create_default_context(cadata=on(BACKEND).file(CA).content_string)
+    base, context = backend_https()
     opener = urllib.request.build_opener(
         urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), urllib.request.HTTPSHandler(context=context)
     )
@@ -499,7 +500,7 @@ def test_grafana_cloud_mode_sends_to_the_cloud_and_keeps_alerts_on_the_backend()
     to the backend and the collectors the same series to the backend too (each host's heartbeat and disk usage), so
     the backend still alerts: the same round trip as above."""
     token = canary() + "-cloud"
-    token_sha256 = hashlib.sha256(token.encode()).hexdigest()
+    token_sha256 = sha256(token)
     receivers = {name: cloud_stand_in(name) for name in UNITS}
     # each host pushes to its own veth's machine side, as each would reach grafana.net
     peer = "{{ (ansible_host.split('.')[:3] + ['1']) | join('.') }}"
@@ -529,13 +530,13 @@ def test_grafana_cloud_mode_sends_to_the_cloud_and_keeps_alerts_on_the_backend()
 
             def pushed(path, user, log=receiver["log"], hostname=hostname):
                 return [
-                    r for r in receiver_records(log)
+                    r for r in records(log)
                     if r["path"].endswith(path) and r["user"] == user and r["password_sha256"] == token_sha256
                     and hostname in json.dumps(r["body"])
                 ] or None  # fmt: skip
 
             metrics = wait_for(lambda: pushed("/api/prom/push", CLOUD_USER), timeout=120, interval=3)
-            assert metrics, f"{name}: no remote write at the cloud stand-in: {receiver_records(receiver['log'])[-3:]}"
+            assert metrics, f"{name}: no remote write at the cloud stand-in: {records(receiver['log'])[-3:]}"
             names = {labels.get("__name__") for r in metrics for labels, _value, _ms in r["body"]["series"]}
             assert {"node_load1", "node_filesystem_avail_bytes"} <= names, names
             assert wait_for(lambda: pushed("/loki/api/v1/push", CLOUD_LOGS_USER), timeout=120, interval=3), name

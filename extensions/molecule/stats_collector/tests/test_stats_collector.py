@@ -39,6 +39,7 @@ from harness.molecule_checks import (
     sha256,
     wait_for,
 )
+from harness.receiver import records
 
 testinfra_hosts = testinfra.utils.ansible_runner.AnsibleRunner(INVENTORY).get_hosts("all")
 
@@ -63,9 +64,7 @@ PSEUDO_FS = ("tmpfs", "overlay", "proc", "sysfs", "devtmpfs", "devpts", "cgroup"
 
 def received():
     """The receiver's records (one per request), oldest first."""
-    if not RECEIVER_LOG.exists():
-        return []
-    return [json.loads(line) for line in RECEIVER_LOG.read_text().splitlines() if line.strip()]
+    return records(RECEIVER_LOG)
 
 
 def starts_of(record):
